@@ -1,0 +1,119 @@
+"""Get+put pairs of every pool strategy against the floor, a bare local list pop/append pair.
+
+    python benchmarks/pools.py [--repeats 9] [--pairs 200000] [--threads 1,2,4,8]
+
+Single thread: all variants interleaved in one process, repeat after repeat, so each ratio to
+the floor is taken under the same conditions; the median of the repeats is printed. Then
+throughput with 1..8 threads sharing one pool (each thread: get, put, in a loop).
+Ratios, not absolute times, are what carries from one machine to another.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import threading
+import time
+from collections.abc import Callable
+from itertools import repeat
+from typing import Any
+
+from poolbench.pools import create_pool
+
+
+def floor_pairs(n: int) -> float:
+    items = [[]]
+    pop, append = items.pop, items.append
+    start = time.perf_counter_ns()
+    for _ in repeat(None, n):
+        obj = pop()
+        append(obj)
+    return (time.perf_counter_ns() - start) / n
+
+
+def pool_pairs(pool: Any, n: int) -> float:
+    get, put = pool.get, pool.put
+    put(get())
+    start = time.perf_counter_ns()
+    for _ in repeat(None, n):
+        obj = get()
+        put(obj)
+    return (time.perf_counter_ns() - start) / n
+
+
+def python_reset(obj: list[Any]) -> None:
+    obj.clear()
+
+
+VARIANTS: dict[str, Callable[[], Any]] = {
+    "none": lambda: create_pool("none", list),
+    "sync": lambda: create_pool("sync", list, sharded=False),
+    "sync sharded": lambda: create_pool("sync", list, sharded=True),
+    "freelist": lambda: create_pool("freelist", list),
+    "bounded": lambda: create_pool("bounded", list, max_size=8),
+    "locked": lambda: create_pool("locked", list),
+    "queue": lambda: create_pool("queue", list),
+    "sync reset=list.clear": lambda: create_pool("sync", list, sharded=False, reset=list.clear),
+    "freelist reset=list.clear": lambda: create_pool("freelist", list, reset=list.clear),
+    "sync reset=def": lambda: create_pool("sync", list, sharded=False, reset=python_reset),
+    "freelist reset=def": lambda: create_pool("freelist", list, reset=python_reset),
+}
+
+
+def single_thread(repeats: int, pairs: int) -> None:
+    samples: dict[str, list[float]] = {"floor": [], **{name: [] for name in VARIANTS}}
+    pools = {name: make() for name, make in VARIANTS.items()}
+    for _ in range(repeats):
+        samples["floor"].append(floor_pairs(pairs))
+        for name, pool in pools.items():
+            samples[name].append(pool_pairs(pool, pairs))
+    floor = statistics.median(samples["floor"])
+    print(f"single thread: median of {repeats} repeats of {pairs:,} get+put pairs\n")
+    print("| strategy | ns per pair | x floor |")
+    print("|---|--:|--:|")
+    for name, values in samples.items():
+        median = statistics.median(values)
+        print(f"| {name} | {median:.1f} | {median / floor:.2f} |")
+
+
+def threaded(threads_list: list[int], pairs: int) -> None:
+    names = ["sync", "sync sharded", "freelist", "bounded", "locked", "queue"]
+    print(f"\nthreads sharing one pool: total get+put pairs per second (each thread {pairs:,} pairs)\n")
+    print("| strategy | " + " | ".join(f"{t} thr" for t in threads_list) + " | 8 thr / 1 thr |")
+    print("|---|" + "--:|" * (len(threads_list) + 1))
+    for name in names:
+        rates = []
+        for threads in threads_list:
+            pool = VARIANTS[name]() if name != "bounded" else create_pool("bounded", list, max_size=threads)
+            barrier = threading.Barrier(threads + 1)
+
+            def work(pool: Any = pool, barrier: threading.Barrier = barrier) -> None:
+                get, put = pool.get, pool.put
+                barrier.wait()
+                for _ in repeat(None, pairs):
+                    put(get())
+
+            workers = [threading.Thread(target=work) for _ in range(threads)]
+            for w in workers:
+                w.start()
+            start = time.perf_counter()
+            barrier.wait()
+            for w in workers:
+                w.join()
+            rates.append(threads * pairs / (time.perf_counter() - start))
+        cells = " | ".join(f"{r / 1e6:.2f}M" for r in rates)
+        print(f"| {name} | {cells} | {rates[-1] / rates[0]:.2f} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--pairs", type=int, default=200_000)
+    parser.add_argument("--threads", default="1,2,4,8")
+    args = parser.parse_args()
+    single_thread(args.repeats, args.pairs)
+    threaded([int(t) for t in args.threads.split(",")], args.pairs // 2)
+
+
+if __name__ == "__main__":
+    main()

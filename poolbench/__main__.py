@@ -1,0 +1,3 @@
+from poolbench.cli import main
+
+main()

@@ -1,0 +1,15 @@
+"""poolbench's command line: ``poolbench run|show|list``."""
+
+from __future__ import annotations
+
+from . import list as _list  # noqa: F401 - registers the command
+from . import run as _run  # noqa: F401
+from . import show as _show  # noqa: F401
+from ._app import app
+
+
+def main() -> None:
+    app()
+
+
+__all__ = ["app", "main"]

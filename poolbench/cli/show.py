@@ -1,0 +1,49 @@
+"""``poolbench show``: re-render a saved result."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .. import storage
+from ..report import report
+from ..session import describe_interpreter
+from ._app import app, console, warn
+
+
+class ShowFormat(StrEnum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+    markdown = "markdown"
+
+
+@app.command()
+def show(
+    result_file: Annotated[Path, typer.Argument(help="A result file written by poolbench run.")],
+    format: Annotated[ShowFormat, typer.Option("--format", "-f", help="Output format.")] = ShowFormat.table,
+) -> None:
+    """Re-render a saved result as a table, JSON summary, CSV or Markdown."""
+    result = storage.load(result_file)
+    reports = report(result)
+    if not result.complete:
+        warn(f"{result_file} is incomplete (the run was interrupted or is still going)")
+    if format is ShowFormat.table:
+        from ..render.table import print_result
+
+        console.print(
+            f"[dim]{describe_interpreter(result.metadata)} · mode {result.config.get('mode', '?')}[/]"
+        )
+        print_result(console, result, reports)
+        return
+    from ..render import export
+
+    text = {
+        ShowFormat.json: lambda: export.to_summary_json(result, reports),
+        ShowFormat.csv: lambda: export.to_csv(reports),
+        ShowFormat.markdown: lambda: export.to_markdown(result, reports),
+    }[format]()
+    typer.echo(text, nl=False)

@@ -1,0 +1,212 @@
+"""Finding scenarios: built-ins, scenario folders, and the ``poolbench.scenarios`` entry points.
+
+Discovery is explicit: :func:`discover` is called by the CLI and by workers, never at import time.
+A file that fails to import is reported by name and path in :attr:`Discovery.problems`; the others
+still load. Only the folders a user names (and ``./scenarios``) and the entry points of installed
+packages are ever imported.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import inspect
+import sys
+import traceback
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from .errors import ScenarioLoadError, UsageError
+from .scenario import Scenario
+
+ENTRY_POINT_GROUP = "poolbench.scenarios"
+BUILTIN_PACKAGE = "poolbench.scenarios"
+
+
+@dataclass(frozen=True)
+class ScenarioRef:
+    """Where a scenario class lives, in a form a worker process can load it from again."""
+
+    name: str
+    kind: str  # "builtin" | "folder" | "entry-point"
+    location: str  # module name, file path, or "module:attr"
+    class_name: str
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "location": self.location,
+            "class_name": self.class_name,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, str]) -> ScenarioRef:
+        return cls(data["name"], data["kind"], data["location"], data["class_name"])
+
+
+@dataclass(frozen=True)
+class LoadProblem:
+    source: str
+    error: str
+
+
+@dataclass
+class Discovery:
+    scenarios: dict[str, tuple[ScenarioRef, type[Scenario]]] = field(default_factory=dict)
+    problems: list[LoadProblem] = field(default_factory=list)
+
+    def lookup(self, names: Sequence[str]) -> list[tuple[ScenarioRef, type[Scenario]]]:
+        """The scenarios called ``names``, or a :class:`UsageError` naming the unknown ones."""
+        unknown = [n for n in names if n not in self.scenarios]
+        if unknown:
+            known = ", ".join(sorted(self.scenarios)) or "none"
+            hint = f"known scenarios: {known}"
+            if self.problems:
+                hint += "; files that failed to load: " + ", ".join(p.source for p in self.problems)
+            raise UsageError(f"unknown scenario {', '.join(map(repr, unknown))}", hint=hint)
+        return [self.scenarios[n] for n in dict.fromkeys(names)]
+
+    def builtins(self) -> list[str]:
+        return [name for name, (ref, _) in self.scenarios.items() if ref.kind == "builtin"]
+
+
+def _classes_in(module: ModuleType) -> list[type[Scenario]]:
+    found = []
+    for _, obj in inspect.getmembers(module, inspect.isclass):
+        if issubclass(obj, Scenario) and obj is not Scenario and obj.__module__ == module.__name__:
+            if not obj.name:
+                raise ScenarioLoadError(f"{obj.__qualname__} has no `name`")
+            found.append(obj)
+    return found
+
+
+def _module_name_for(path: Path) -> str:
+    digest = hashlib.sha1(str(path).encode()).hexdigest()[:10]
+    return f"poolbench_user_scenarios.{path.stem}_{digest}"
+
+
+def load_file(path: Path) -> ModuleType:
+    """Import one scenario file under a private module name (once per process)."""
+    path = path.resolve()
+    name = _module_name_for(path)
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ScenarioLoadError(f"cannot import {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
+
+
+def _error_text(exc: BaseException) -> str:
+    last = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
+    where = f" (line {last[0].lineno})" if last else ""
+    return f"{type(exc).__name__}: {exc}{where}"
+
+
+def _builtin_files() -> dict[str, Path]:
+    package = importlib.import_module(BUILTIN_PACKAGE)
+    folder = Path(next(iter(package.__path__)))
+    return {p.stem: p for p in sorted(folder.glob("*.py")) if not p.name.startswith("_")}
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.samefile(b) or a.read_bytes() == b.read_bytes()
+    except OSError:
+        return False
+
+
+def discover(
+    folders: Iterable[Path] = (),
+    *,
+    include_cwd: bool = True,
+    entry_points: bool = True,
+) -> Discovery:
+    """Load every scenario poolbench can see; problems are collected, not raised."""
+    found = Discovery()
+    builtin_files = _builtin_files()
+
+    def add(ref: ScenarioRef, cls: type[Scenario], source: str) -> None:
+        if ref.name in found.scenarios:
+            first = found.scenarios[ref.name][0]
+            found.problems.append(
+                LoadProblem(source, f"scenario {ref.name!r} is already defined by {first.location}")
+            )
+            return
+        found.scenarios[ref.name] = (ref, cls)
+
+    for stem in builtin_files:
+        module_name = f"{BUILTIN_PACKAGE}.{stem}"
+        try:
+            module = importlib.import_module(module_name)
+            for cls in _classes_in(module):
+                add(ScenarioRef(cls.name, "builtin", module_name, cls.__name__), cls, module_name)
+        except Exception as exc:  # noqa: BLE001 - a broken scenario must not hide the others
+            found.problems.append(LoadProblem(module_name, _error_text(exc)))
+
+    dirs = [Path("scenarios")] if include_cwd and Path("scenarios").is_dir() else []
+    for folder in folders:
+        if not folder.is_dir():
+            raise UsageError(
+                f"scenario folder {str(folder)!r} does not exist",
+                hint="--scenarios-dir takes a folder of scenario .py files",
+            )
+        dirs.append(folder)
+    seen: set[Path] = set()
+    for folder in dirs:
+        for path in sorted(folder.glob("*.py")):
+            resolved = path.resolve()
+            if path.name.startswith("_") or resolved in seen:
+                continue
+            seen.add(resolved)
+            builtin = builtin_files.get(path.stem)
+            if builtin is not None and _same_file(builtin, path):
+                continue  # poolbench's own scenarios/ folder, seen from a checkout
+            try:
+                module = load_file(path)
+                for cls in _classes_in(module):
+                    add(ScenarioRef(cls.name, "folder", str(resolved), cls.__name__), cls, str(path))
+            except Exception as exc:  # noqa: BLE001
+                found.problems.append(LoadProblem(str(path), _error_text(exc)))
+
+    if entry_points:
+        for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+            try:
+                loaded = ep.load()
+                classes = _classes_in(loaded) if isinstance(loaded, ModuleType) else [loaded]
+                for cls in classes:
+                    if not (isinstance(cls, type) and issubclass(cls, Scenario)):
+                        raise ScenarioLoadError(f"{ep.value} is not a poolbench.Scenario subclass")
+                    location = f"{cls.__module__}:{cls.__qualname__}"
+                    add(ScenarioRef(cls.name, "entry-point", location, cls.__name__), cls, ep.value)
+            except Exception as exc:  # noqa: BLE001
+                found.problems.append(LoadProblem(f"entry point {ep.name} ({ep.value})", _error_text(exc)))
+    return found
+
+
+def load_ref(ref: ScenarioRef) -> type[Scenario]:
+    """Load the class ``ref`` names again (in a worker process)."""
+    module: Any
+    if ref.kind == "folder":
+        module = load_file(Path(ref.location))
+    elif ref.kind == "entry-point":
+        module = importlib.import_module(ref.location.partition(":")[0])
+    else:
+        module = importlib.import_module(ref.location)
+    cls = getattr(module, ref.class_name, None)
+    if not (isinstance(cls, type) and issubclass(cls, Scenario)):
+        raise ScenarioLoadError(f"{ref.location} no longer defines {ref.class_name}")
+    return cls

@@ -1,0 +1,45 @@
+"""What a result must record about the machine and interpreter that produced it."""
+
+from __future__ import annotations
+
+import os
+import platform
+import socket
+import sys
+from typing import Any
+
+
+def gil_enabled() -> bool:
+    is_enabled = getattr(sys, "_is_gil_enabled", None)
+    return True if is_enabled is None else bool(is_enabled())
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def interpreter() -> dict[str, Any]:
+    """The interpreter running this code (a worker reports its own: ``--python`` may differ)."""
+    return {
+        "python_version": platform.python_version(),
+        "python_implementation": platform.python_implementation(),
+        "python_executable": sys.executable,
+        "python_build": " ".join(platform.python_build()),
+        "gil_enabled": gil_enabled(),
+    }
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "platform": platform.platform(),
+        "hostname": socket.gethostname(),
+        "cpu_count": os.cpu_count() or 0,
+        "cpu_model": cpu_model(),
+    }

@@ -1,0 +1,115 @@
+"""Machine-readable renderings of a result: CSV, Markdown and summarized JSON."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from ..params import format_params
+from ..report import CellReport
+from ..result import Result
+from . import format as fmt
+
+CSV_COLUMNS = [
+    "scenario", "pool", "threads", "params", "status", "ns_per_op", "ns_per_op_ci_low",
+    "ns_per_op_ci_high", "ops_per_sec", "p50_ns", "p99_ns", "allocs_per_op", "bytes_per_op",
+    "gc0_per_kop", "gc1_per_kop", "gc2_per_kop", "gc_pause_ms", "peak_rss_bytes", "hit_rate",
+    "speedup", "speedup_ci_low", "speedup_ci_high", "verdict",
+]  # fmt: skip
+
+
+def _num(x: float | int | None, digits: int = 4) -> str:
+    if x is None:
+        return ""
+    if isinstance(x, int):
+        return str(x)
+    return f"{x:.{digits}g}" if abs(x) >= 1e6 or (x and abs(x) < 1e-3) else f"{round(x, digits)}"
+
+
+def row(r: CellReport) -> dict[str, str]:
+    c, t, s, g = r.cell, r.time, r.speedup, r.gc_per_kop
+    return {
+        "scenario": c.scenario,
+        "pool": c.pool,
+        "threads": str(c.threads),
+        "params": format_params(c.params),
+        "status": c.status,
+        "ns_per_op": _num(t.median if t else None),
+        "ns_per_op_ci_low": _num(t.ci_low if t else None),
+        "ns_per_op_ci_high": _num(t.ci_high if t else None),
+        "ops_per_sec": _num(r.ops_per_sec, 6),
+        "p50_ns": _num(r.p50_ns),
+        "p99_ns": _num(r.p99_ns),
+        "allocs_per_op": _num(r.allocs_per_op),
+        "bytes_per_op": _num(r.bytes_per_op),
+        "gc0_per_kop": _num(g[0] if g else None),
+        "gc1_per_kop": _num(g[1] if g else None),
+        "gc2_per_kop": _num(g[2] if g else None),
+        "gc_pause_ms": _num(r.gc_pause_ms),
+        "peak_rss_bytes": _num(c.peak_rss_bytes),
+        "hit_rate": _num(c.hit_rate),
+        "speedup": _num(s.ratio if s else None),
+        "speedup_ci_low": _num(s.ci_low if s else None),
+        "speedup_ci_high": _num(s.ci_high if s else None),
+        "verdict": s.verdict if s else "",
+    }
+
+
+def to_csv(reports: Sequence[CellReport]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for r in reports:
+        writer.writerow(row(r))
+    return out.getvalue()
+
+
+def to_markdown(result: Result, reports: Sequence[CellReport]) -> str:
+    meta = result.metadata
+    lines = [
+        f"### poolbench: {len(reports)} cells",
+        "",
+        f"Python {meta.get('python_version', '?')} · {meta.get('cpu_model', '?')} · "
+        f"mode {result.config.get('mode', '?')}" + ("" if result.complete else " · **incomplete**"),
+        "",
+        "| scenario | params | threads | pool | time/op | allocs/op | B/op | GC/1k ops (0/1/2) | speedup [95% CI] | verdict |",
+        "|---|---|--:|---|--:|--:|--:|--:|--:|---|",
+    ]
+    for r in reports:
+        c = r.cell
+        if c.status != "ok":
+            lines.append(
+                f"| {c.scenario} | {format_params(c.params)} | {c.threads} | {c.pool} | failed: {c.error} | | | | | |"
+            )
+            continue
+        lines.append(
+            f"| {c.scenario} | {format_params(c.params)} | {c.threads} | {c.pool} | {fmt.time_ci(r)} "
+            f"| {fmt.count(r.allocs_per_op)} | {fmt.size(r.bytes_per_op)} | {fmt.gc_rates(r)} "
+            f"| {fmt.speedup(r)} | {fmt.VERDICT_WORDS[r.verdict] if r.verdict else ''} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def to_summary_json(result: Result, reports: Sequence[CellReport]) -> str:
+    """The summaries (one object per cell, CSV's fields typed), for scripts; raw values stay in the file."""
+    cells: list[dict[str, Any]] = []
+    for r in reports:
+        fields = row(r)
+        typed: dict[str, Any] = {}
+        for key, value in fields.items():
+            if key in ("scenario", "pool", "params", "status", "verdict"):
+                typed[key] = value or None
+            elif value == "":
+                typed[key] = None
+            else:
+                typed[key] = float(value) if key != "threads" else int(value)
+        typed["params"] = r.cell.params
+        typed["error"] = r.cell.error
+        cells.append(typed)
+    return (
+        json.dumps({"metadata": result.metadata, "complete": result.complete, "cells": cells}, indent=1)
+        + "\n"
+    )

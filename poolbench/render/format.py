@@ -1,0 +1,73 @@
+"""Pure value formatting shared by the table, Markdown and CSV outputs."""
+
+from __future__ import annotations
+
+from ..report import CellReport
+
+
+def duration(ns: float | None) -> str:
+    """A time in the unit that keeps 3-4 significant digits: ``812 ns``, ``4.06 µs``, ``1.7 ms``."""
+    if ns is None:
+        return "-"
+    for unit, scale in (("s", 1e9), ("ms", 1e6), ("µs", 1e3)):
+        if ns >= scale:
+            return f"{ns / scale:.3g} {unit}" if ns / scale < 100 else f"{ns / scale:.0f} {unit}"
+    return f"{ns:.3g} ns" if ns < 100 else f"{ns:.0f} ns"
+
+
+def count(value: float | None, digits: int = 1) -> str:
+    if value is None:
+        return "-"
+    if value and abs(value) < 10**-digits:
+        return f"{value:.2g}"
+    return f"{value:,.{digits}f}"
+
+
+def size(n: float | None) -> str:
+    if n is None:
+        return "-"
+    for unit, scale in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if abs(n) >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n:.0f} B"
+
+
+def rate(ops: float | None) -> str:
+    if ops is None:
+        return "-"
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if ops >= scale:
+            return f"{ops / scale:.3g}{unit}"
+    return f"{ops:.3g}"
+
+
+def percent(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.1f}%"
+
+
+def time_ci(r: CellReport) -> str:
+    if r.time is None:
+        return "-"
+    return f"{duration(r.time.median)} ±{_half_width(r):.0%}"
+
+
+def _half_width(r: CellReport) -> float:
+    assert r.time is not None
+    m = r.time.median
+    return max(m - r.time.ci_low, r.time.ci_high - m) / m if m else 0.0
+
+
+def gc_rates(r: CellReport) -> str:
+    if r.gc_per_kop is None:
+        return "-"
+    return "/".join(count(x, 2 if x < 10 else 0) for x in r.gc_per_kop)
+
+
+def speedup(r: CellReport) -> str:
+    s = r.speedup
+    if s is None:
+        return ""
+    return f"{s.ratio:.2f}x [{s.ci_low:.2f}-{s.ci_high:.2f}]"
+
+
+VERDICT_WORDS = {"wins": "pooling wins", "loses": "pooling loses", "same": "no difference"}

@@ -1,0 +1,66 @@
+"""The rich table of a result, grouped by scenario."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from itertools import groupby
+
+from rich.console import Console, Group
+from rich.table import Table
+from rich.text import Text
+
+from ..params import format_params
+from ..report import CellReport
+from ..result import Result
+from . import format as fmt
+
+_VERDICT_STYLE = {"wins": "bold green", "loses": "bold red", "same": "yellow"}
+
+
+def result_tables(result: Result, reports: Sequence[CellReport]) -> Group:
+    """One table per scenario and parameter set; rows are threads × pools."""
+    tables = []
+    for (scenario, params), rows in groupby(
+        reports, key=lambda r: (r.cell.scenario, format_params(r.cell.params))
+    ):
+        tables.append(scenario_table(f"{scenario}  [dim]{params}[/]", list(rows)))
+    return Group(*tables)
+
+
+def scenario_table(title: str, rows: list[CellReport]) -> Table:
+    table = Table(title=title, title_justify="left", header_style="bold", pad_edge=False)
+    for name, justify in (
+        ("thr", "right"), ("pool", "left"), ("time/op", "right"), ("ops/s", "right"), ("p99", "right"),
+        ("allocs/op", "right"), ("B/op", "right"), ("GC/1k ops\ngen0/1/2", "right"),
+        ("GC pause", "right"), ("hits", "right"), ("speedup\n[95% CI]", "right"), ("verdict", "left"),
+    ):  # fmt: skip
+        table.add_column(name, justify=justify, no_wrap=name != "verdict")  # type: ignore[arg-type]
+    previous = None
+    for r in rows:
+        c = r.cell
+        if previous is not None and c.threads != previous:
+            table.add_section()
+        previous = c.threads
+        if c.status != "ok":
+            table.add_row(str(c.threads), c.pool, Text(f"failed: {c.error}", style="red"))
+            continue
+        verdict = r.verdict
+        table.add_row(
+            str(c.threads),
+            c.pool,
+            fmt.time_ci(r),
+            fmt.rate(r.ops_per_sec),
+            fmt.duration(r.p99_ns),
+            fmt.count(r.allocs_per_op),
+            fmt.size(r.bytes_per_op),
+            fmt.gc_rates(r),
+            "-" if r.gc_pause_ms is None else f"{r.gc_pause_ms:.1f} ms",
+            fmt.percent(c.hit_rate),
+            fmt.speedup(r),
+            Text(fmt.VERDICT_WORDS[verdict], style=_VERDICT_STYLE[verdict]) if verdict else Text(""),
+        )
+    return table
+
+
+def print_result(console: Console, result: Result, reports: Sequence[CellReport]) -> None:
+    console.print(result_tables(result, reports))

@@ -1,0 +1,72 @@
+"""From raw cells to the figures a user reads: one :class:`CellReport` per cell.
+
+Tables, CSV, Markdown (and later plots) all render these, so every output agrees.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .result import Cell, Result
+from .stats import Speedup, Summary, percentile, speedup, summarize
+
+
+@dataclass(frozen=True)
+class CellReport:
+    cell: Cell
+    time: Summary | None  # ns per operation
+    p50_ns: float | None
+    p99_ns: float | None
+    allocs_per_op: float | None
+    bytes_per_op: float | None
+    peak_bytes: int | None
+    gc_per_kop: tuple[float, float, float] | None
+    gc_pause_ms: float | None
+    gc_pause_max_ms: float | None
+    speedup: Speedup | None
+
+    @property
+    def ops_per_sec(self) -> float | None:
+        return 1e9 / self.time.median if self.time and self.time.median > 0 else None
+
+    @property
+    def verdict(self) -> str | None:
+        return self.speedup.verdict if self.speedup else None
+
+
+def report_cell(cell: Cell) -> CellReport:
+    values = cell.values
+    time = summarize(values) if values else None
+    latency = cell.latency_ns
+    allocs = cell.allocs
+    per_op = allocs is not None and allocs.ops > 0
+    gc = cell.gc
+    gc_rate = None
+    if gc is not None and gc.ops > 0:
+        g0, g1, g2 = (1000 * c / gc.ops for c in gc.collections[:3])
+        gc_rate = (g0, g1, g2)
+    ratios = cell.ratios
+    return CellReport(
+        cell=cell,
+        time=time,
+        p50_ns=percentile(latency, 50) if latency else None,
+        p99_ns=percentile(latency, 99) if latency else None,
+        allocs_per_op=allocs.allocations / allocs.ops if per_op and allocs else None,
+        bytes_per_op=allocs.bytes / allocs.ops if per_op and allocs else None,
+        peak_bytes=allocs.peak_bytes if allocs else None,
+        gc_per_kop=gc_rate,
+        gc_pause_ms=gc.pause_total_ns / 1e6 if gc else None,
+        gc_pause_max_ms=gc.pause_max_ns / 1e6 if gc else None,
+        speedup=speedup(ratios) if cell.pool != "none" and ratios else None,
+    )
+
+
+def report(result: Result) -> list[CellReport]:
+    """Cells grouped by scenario (in order of appearance), then params, threads, pool."""
+    order = {name: i for i, name in enumerate(dict.fromkeys(c.scenario for c in result.cells))}
+    pools = {name: i for i, name in enumerate(dict.fromkeys(c.pool for c in result.cells))}
+    cells = sorted(
+        result.cells,
+        key=lambda c: (order[c.scenario], c.key[3], c.threads, c.pool != "none", pools[c.pool]),
+    )
+    return [report_cell(c) for c in cells]

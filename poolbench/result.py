@@ -1,0 +1,106 @@
+"""The result model: what a run measured, cell by cell, raw values kept.
+
+A *cell* is one (scenario, params, threads, pool). Its numbers come from several worker
+processes; each process contributes one :class:`Run` of timed values (ns per operation), in the
+order they were taken, and the same-round ratios ``none / pool`` (speedups) for pooled cells.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .params import format_params
+
+
+@dataclass
+class Run:
+    """One worker process's timed values for one cell."""
+
+    loops: int
+    values: list[float]
+    warmups: list[float] = field(default_factory=list)
+    ratios: list[float] = field(default_factory=list)
+    """``none / pool`` per round, each pair taken back to back in this process (pooled cells)."""
+
+
+@dataclass
+class GcStats:
+    ops: int = 0
+    collections: list[int] = field(default_factory=lambda: [0, 0, 0])
+    pause_total_ns: int = 0
+    pause_max_ns: int = 0
+
+    def add(self, other: GcStats) -> None:
+        self.ops += other.ops
+        self.collections = [a + b for a, b in zip(self.collections, other.collections, strict=False)]
+        self.pause_total_ns += other.pause_total_ns
+        self.pause_max_ns = max(self.pause_max_ns, other.pause_max_ns)
+
+
+@dataclass
+class AllocStats:
+    ops: int = 0
+    allocations: int = 0
+    bytes: int = 0
+    peak_bytes: int = 0
+
+    def add(self, other: AllocStats) -> None:
+        self.ops += other.ops
+        self.allocations += other.allocations
+        self.bytes += other.bytes
+        self.peak_bytes = max(self.peak_bytes, other.peak_bytes)
+
+
+@dataclass
+class Cell:
+    scenario: str
+    pool: str
+    threads: int
+    params: dict[str, Any]
+    status: str = "ok"  # "ok" | "failed"
+    error: str | None = None
+    runs: list[Run] = field(default_factory=list)
+    latency_ns: list[float] = field(default_factory=list)
+    gc: GcStats | None = None
+    allocs: AllocStats | None = None
+    peak_rss_bytes: int | None = None
+    hit_rate: float | None = None
+    pool_stats: dict[str, Any] | None = None
+
+    @property
+    def key(self) -> tuple[str, str, int, str]:
+        return (self.scenario, self.pool, self.threads, format_params(self.params))
+
+    @property
+    def group_key(self) -> tuple[str, int, str]:
+        """The cells measured together in one worker: same scenario, threads and params."""
+        return (self.scenario, self.threads, format_params(self.params))
+
+    @property
+    def label(self) -> str:
+        params = format_params(self.params)
+        return f"{self.scenario}/pool={self.pool}/threads={self.threads}" + (f" [{params}]" if params else "")
+
+    @property
+    def values(self) -> list[float]:
+        return [v for run in self.runs for v in run.values]
+
+    @property
+    def ratios(self) -> list[float]:
+        return [r for run in self.runs for r in run.ratios]
+
+
+SCHEMA = "poolbench-result"
+SCHEMA_VERSION = 1
+
+
+@dataclass
+class Result:
+    metadata: dict[str, Any]
+    config: dict[str, Any]
+    cells: list[Cell] = field(default_factory=list)
+    complete: bool = False
+
+    def failed(self) -> list[Cell]:
+        return [c for c in self.cells if c.status != "ok"]
