@@ -60,6 +60,9 @@ MODES = {
     "rigorous": Settings(processes=8, values=12, warmups=2, min_time=0.1, latency_steps=1000,
                          gc_values=5, count_ops=1000),
 }  # fmt: skip
+SMOKE = Settings(processes=1, values=3, warmups=0, min_time=0.001, latency_steps=5, gc_values=1,
+                 count_ops=10)  # fmt: skip
+"""Not a mode for measuring: the fastest settings that still run every pass (tests use it)."""
 
 
 class Team:

@@ -18,7 +18,7 @@ from typing import Any
 from . import __version__, env, storage
 from .discovery import Discovery, discover
 from .errors import Interrupted, ResultExistsError
-from .measure import MODES
+from .measure import MODES, SMOKE
 from .params import split_assignments
 from .result import Cell, Result
 from .runner import ProgressCallback, check_python, measure_groups, plan
@@ -66,7 +66,7 @@ def run_session(
     names = list(request.scenarios) or found.builtins()
     selected = found.lookup(names)
     groups = plan(selected, request.pools, request.threads, split_assignments(request.params))
-    settings = MODES[request.mode]
+    settings = SMOKE if request.mode == "smoke" else MODES[request.mode]
     python = request.python or sys.executable
     interpreter = check_python(python) if request.python else env.interpreter()
     label = request.label or ("-".join(dict.fromkeys(names)) if request.scenarios else "builtins")

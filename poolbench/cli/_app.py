@@ -14,11 +14,17 @@ from typer.core import TyperGroup
 
 from ..errors import PoolbenchError, UsageError
 
-console = Console()
-if not console.is_terminal:
-    # CI logs and pipes: rich would assume 80 columns and fold the tables.
-    console = Console(width=150)
-errors = Console(stderr=True)
+
+def _console(stderr: bool) -> Console:
+    console = Console(stderr=stderr)
+    if not console.is_terminal:
+        # CI logs and pipes: rich would assume 80 columns and fold tables and messages.
+        console = Console(stderr=stderr, width=150)
+    return console
+
+
+console = _console(stderr=False)
+errors = _console(stderr=True)
 
 
 def fail(message: str, *, hint: str | None = None) -> None:

@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from poolbench.discovery import discover, load_ref
+from poolbench.errors import UsageError
+
+
+def test_builtins_are_found_from_any_directory():
+    found = discover()
+    assert set(found.builtins()) == {"bytes-buffer", "json-struct", "worker-tasks"}
+    assert found.problems == []
+
+
+def test_folder_scenarios_load_with_their_source(scenarios_ok):
+    found = discover([scenarios_ok])
+    ref, cls = found.scenarios["tiny"]
+    assert ref.kind == "folder"
+    assert cls.default_params() == {"batch": 1, "size": 8}
+    assert load_ref(ref) is cls
+
+
+def test_a_file_dropped_into_scenarios_folder_is_found(tmp_path, scenarios_ok):
+    (tmp_path / "scenarios").mkdir()
+    shutil.copy(scenarios_ok / "tiny.py", tmp_path / "scenarios" / "mine.py")
+    assert "tiny" in discover().scenarios
+
+
+def test_a_broken_file_is_reported_by_path_and_the_others_still_load(scenarios_broken):
+    found = discover([scenarios_broken])
+    assert "fine" in found.scenarios
+    assert len(found.problems) == 1
+    assert found.problems[0].source.endswith("broken.py")
+    assert "broken on purpose" in found.problems[0].error
+
+
+def test_unknown_scenario_lists_the_known_ones_and_broken_files(scenarios_broken):
+    found = discover([scenarios_broken])
+    with pytest.raises(UsageError) as info:
+        found.lookup(["nope"])
+    assert "unknown scenario 'nope'" in info.value.message
+    assert "fine" in info.value.hint
+    assert "broken.py" in info.value.hint
+
+
+def test_missing_scenarios_dir_is_a_usage_error(tmp_path):
+    with pytest.raises(UsageError, match="does not exist"):
+        discover([tmp_path / "missing"])
+
+
+def test_a_name_defined_twice_is_reported(tmp_path, scenarios_ok):
+    other = tmp_path / "other"
+    other.mkdir()
+    shutil.copy(scenarios_ok / "tiny.py", other / "tiny_copy.py")
+    found = discover([scenarios_ok, other])
+    assert any("already defined" in p.error for p in found.problems)

@@ -1,0 +1,128 @@
+"""Measurement logic with a fake clock: calibration, interleaving, ratios, passes."""
+
+from __future__ import annotations
+
+import threading
+from itertools import repeat
+
+import pytest
+
+from poolbench.measure import Settings, Team, build_strategies, calibrate, count_allocations, measure_group
+from poolbench.scenario import Scenario
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0
+        self.lock = threading.Lock()
+
+    def __call__(self) -> int:
+        return self.now
+
+    def advance(self, ns: float) -> None:
+        with self.lock:
+            self.now += int(ns)
+
+
+class Costed(Scenario):
+    """Costs 100 ns per op unpooled and 40 ns pooled, on the fake clock."""
+
+    name = "costed"
+    clock: FakeClock
+
+    def new(self):
+        return []
+
+    def use(self, obj):
+        pass
+
+    def run(self, n, get, put):
+        self.calls.append((n, put is None))
+        self.clock.advance(n * (100 if put is None else 40))
+
+
+SETTINGS = Settings(
+    processes=1, values=4, warmups=1, min_time=0.001, latency_steps=3, gc_values=1, count_ops=10
+)
+
+
+def measure(threads=1, pools=("none", "sync")):
+    clock = FakeClock()
+    scenario = Costed()
+    scenario.clock = clock
+    scenario.calls = []
+    strategies = build_strategies(scenario, list(pools), threads)
+    return measure_group(scenario, strategies, threads, SETTINGS, clock=clock, count_allocs=False), scenario
+
+
+def test_calibration_doubles_until_one_value_lasts_min_time():
+    spent = []
+
+    def time_ops(n):
+        spent.append(n)
+        return n * 100
+
+    assert calibrate(time_ops, 1, 1_000_000) == 16384
+    assert spent[:3] == [1, 2, 4]
+
+
+def test_calibration_keeps_whole_batches():
+    assert calibrate(lambda n: n * 10, 1000, 50_000) % 1000 == 0
+
+
+def test_values_are_nanoseconds_per_operation_and_ratios_come_from_them():
+    results, _ = measure()
+    assert results["none"]["values"] == [100.0] * 4
+    assert results["sync"]["values"] == [40.0] * 4
+    assert len(results["none"]["warmups"]) == 1
+
+
+def test_strategies_alternate_within_each_round():
+    _, scenario = measure()
+    timed = [unpooled for n, unpooled in scenario.calls if n > 1][-8:]
+    # After calibration: warmup + values rounds, the starting strategy rotating each round.
+    assert timed.count(True) == timed.count(False)
+
+
+def test_with_threads_time_per_op_is_wall_time_over_every_threads_operations():
+    results, scenario = measure(threads=4)
+    # Four threads each run n ops of 100 ns; the fake clock adds them up as if run one after
+    # another (the GIL), so wall time / (4 n) is still 100 ns.
+    assert results["none"]["values"] == [100.0] * 4
+    loops = results["none"]["loops"]
+    assert sum(1 for n, unpooled in scenario.calls if n == loops and unpooled) % 4 == 0
+
+
+def test_pooled_cells_report_a_hit_rate_and_pool_stats():
+    results, _ = measure()
+    assert "hit_rate" not in results["none"]
+    assert results["sync"]["pool_stats"]["strategy"] == "sync"
+
+
+def test_latency_samples_are_per_operation():
+    results, _ = measure()
+    assert results["none"]["latency"] == [100.0] * 3
+
+
+def test_team_runs_the_task_on_every_thread_and_reraises_errors():
+    team = Team(3, FakeClock())
+    seen = []
+    team.run(seen.append)
+    assert sorted(seen) == [0, 1, 2]
+
+    def boom(index):
+        raise ValueError(f"thread {index}")
+
+    with pytest.raises(ValueError):
+        team.run(boom)
+    team.close()
+
+
+def test_allocation_counting_sees_a_list_per_operation():
+    def run():
+        for _ in repeat(None, 1000):
+            [None] * 4
+
+    counted = count_allocations(run)
+    assert counted is not None
+    assert 2000 <= counted["allocations"] <= 2100
