@@ -68,7 +68,9 @@ class Discovery:
             known = ", ".join(sorted(self.scenarios)) or "none"
             hint = f"known scenarios: {known}"
             if self.problems:
-                hint += "; files that failed to load: " + ", ".join(p.source for p in self.problems)
+                hint += "; files that failed to load: " + "; ".join(
+                    f"{p.source} ({p.error})" for p in self.problems
+                )
             raise UsageError(f"unknown scenario {', '.join(map(repr, unknown))}", hint=hint)
         return [self.scenarios[n] for n in dict.fromkeys(names)]
 
@@ -80,8 +82,12 @@ def _classes_in(module: ModuleType) -> list[type[Scenario]]:
     found = []
     for _, obj in inspect.getmembers(module, inspect.isclass):
         if issubclass(obj, Scenario) and obj is not Scenario and obj.__module__ == module.__name__:
+            if obj.__name__.startswith("_"):
+                continue  # a private helper base class, not a scenario
             if not obj.name:
-                raise ScenarioLoadError(f"{obj.__qualname__} has no `name`")
+                raise ScenarioLoadError(
+                    f"{obj.__qualname__} has no `name` (name private base classes _Like_this)"
+                )
             found.append(obj)
     return found
 

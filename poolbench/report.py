@@ -61,12 +61,21 @@ def report_cell(cell: Cell) -> CellReport:
     )
 
 
+def _param_order(cell: Cell) -> tuple[tuple[str, str, float], ...]:
+    """Parameters in numeric order where they are numbers (1KiB before 64KiB before 1MiB)."""
+    out = []
+    for key, value in sorted(cell.params.items()):
+        number = value if isinstance(value, (int, float)) and not isinstance(value, bool) else 0
+        out.append((key, "" if number or value == 0 else str(value), float(number)))
+    return tuple(out)
+
+
 def report(result: Result) -> list[CellReport]:
     """Cells grouped by scenario (in order of appearance), then params, threads, pool."""
     order = {name: i for i, name in enumerate(dict.fromkeys(c.scenario for c in result.cells))}
     pools = {name: i for i, name in enumerate(dict.fromkeys(c.pool for c in result.cells))}
     cells = sorted(
         result.cells,
-        key=lambda c: (order[c.scenario], c.key[3], c.threads, c.pool != "none", pools[c.pool]),
+        key=lambda c: (order[c.scenario], _param_order(c), c.threads, c.pool != "none", pools[c.pool]),
     )
     return [report_cell(c) for c in cells]

@@ -22,6 +22,11 @@ class Run:
     warmups: list[float] = field(default_factory=list)
     ratios: list[float] = field(default_factory=list)
     """``none / pool`` per round, each pair taken back to back in this process (pooled cells)."""
+    reference: list[float] = field(default_factory=list)
+    """ns per iteration of the reference workload, timed in the same round as each value."""
+    allocs_per_op: float | None = None
+    bytes_per_op: float | None = None
+    """This process's allocation counts (``Cell.allocs`` holds the totals over processes)."""
 
 
 @dataclass
@@ -89,6 +94,11 @@ class Cell:
     @property
     def ratios(self) -> list[float]:
         return [r for run in self.runs for r in run.ratios]
+
+    @property
+    def normalized(self) -> list[float]:
+        """Values divided by the reference workload's time of the same round (unitless)."""
+        return [v / r for run in self.runs for v, r in zip(run.values, run.reference, strict=False) if r > 0]
 
 
 SCHEMA = "poolbench-result"

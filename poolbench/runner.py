@@ -226,7 +226,19 @@ def cells_of(group: Group, answers: list[dict[str, Any]], failure: WorkerFailure
             ratios = (
                 [b / v for b, v in zip(base, mine["values"], strict=False) if v > 0] if pool != "none" else []
             )
-            cell.runs.append(Run(mine["loops"], mine["values"], mine["warmups"], ratios))
+            allocs = mine.get("allocs") or {}
+            ops = allocs.get("ops") or 0
+            cell.runs.append(
+                Run(
+                    mine["loops"],
+                    mine["values"],
+                    mine["warmups"],
+                    ratios,
+                    mine.get("reference", []),
+                    allocs["allocations"] / ops if ops else None,
+                    allocs["bytes"] / ops if ops else None,
+                )
+            )
             cell.latency_ns.extend(mine["latency"])
             gc = mine["gc"]
             stats = GcStats(gc["ops"], gc["collections"], gc["pause_total_ns"], gc["pause_max_ns"])

@@ -34,7 +34,7 @@ class Scenario:
 
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
-    params: dict[str, Any] = {}  # noqa: RUF012 - the documented way to declare defaults
+    params: dict[str, Any] = {}
     """Class attribute: the defaults. On an instance: the resolved values, ``batch`` included."""
     choices: ClassVar[dict[str, tuple[Any, ...]]] = {}
     """Allowed values of parameters that take only a few (``{"kind": ("dict", "dataclass")}``)."""

@@ -19,6 +19,7 @@ from . import __version__, env, storage
 from .discovery import Discovery, discover
 from .errors import Interrupted, ResultExistsError
 from .measure import MODES, SMOKE
+from .merge import shard_of
 from .params import split_assignments
 from .result import Cell, Result
 from .runner import ProgressCallback, check_python, measure_groups, plan
@@ -38,6 +39,7 @@ class RunRequest:
     python: str | None = None
     timeout: float = 300.0
     label: str | None = None
+    shard: tuple[int, int] | None = None
 
 
 @dataclass
@@ -66,6 +68,8 @@ def run_session(
     names = list(request.scenarios) or found.builtins()
     selected = found.lookup(names)
     groups = plan(selected, request.pools, request.threads, split_assignments(request.params))
+    if request.shard is not None:
+        groups = [groups[i] for i in shard_of(groups, request.shard)]
     settings = SMOKE if request.mode == "smoke" else MODES[request.mode]
     python = request.python or sys.executable
     interpreter = check_python(python) if request.python else env.interpreter()
@@ -92,6 +96,7 @@ def run_session(
             "threads": list(dict.fromkeys(request.threads)),
             "params": list(request.params),
             "timeout": request.timeout,
+            "shard": list(request.shard) if request.shard else None,
         },
     )
     outcome = RunOutcome(result, path, found)

@@ -218,6 +218,9 @@ def _cell(r: _Reader, data: Any, where: str) -> Cell:
                 values=r.numbers(run, "values", at),
                 warmups=r.numbers(run, "warmups", at),
                 ratios=r.numbers(run, "ratios", at),
+                reference=r.numbers(run, "reference", at) if "reference" in run else [],
+                allocs_per_op=r.get(run, "allocs_per_op", (int, float), at, optional=True),
+                bytes_per_op=r.get(run, "bytes_per_op", (int, float), at, optional=True),
             )
         )
     gc_data = r.get(data, "gc", dict, where, optional=True)

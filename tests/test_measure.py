@@ -52,7 +52,16 @@ def measure(threads=1, pools=("none", "sync")):
     scenario.clock = clock
     scenario.calls = []
     strategies = build_strategies(scenario, list(pools), threads)
-    return measure_group(scenario, strategies, threads, SETTINGS, clock=clock, count_allocs=False), scenario
+    results = measure_group(
+        scenario,
+        strategies,
+        threads,
+        SETTINGS,
+        clock=clock,
+        count_allocs=False,
+        reference=lambda n: clock.advance(n * 50),
+    )
+    return results, scenario
 
 
 def test_calibration_doubles_until_one_value_lasts_min_time():
@@ -93,6 +102,11 @@ def test_with_threads_time_per_op_is_wall_time_over_every_threads_operations():
     assert sum(1 for n, unpooled in scenario.calls if n == loops and unpooled) % 4 == 0
 
 
+def test_each_round_times_the_reference_workload():
+    results, _ = measure()
+    assert results["none"]["reference"] == [50.0] * 4
+
+
 def test_pooled_cells_report_a_hit_rate_and_pool_stats():
     results, _ = measure()
     assert "hit_rate" not in results["none"]
@@ -126,3 +140,22 @@ def test_allocation_counting_sees_a_list_per_operation():
     counted = count_allocations(run)
     assert counted is not None
     assert 2000 <= counted["allocations"] <= 2100
+
+
+def test_frames_made_by_tracing_are_not_counted_as_allocations():
+    from poolbench.measure import count_calls
+
+    def call(n):
+        return n
+
+    def work():
+        for _ in repeat(None, 1000):
+            call(1)
+
+    team = Team(1, FakeClock())
+    traced = count_allocations(work)
+    frames, _ = count_calls(team, work)
+    # Under memray every Python call shows up as an allocation (its frame object).
+    assert traced["allocations"] >= 1000
+    assert frames == 1001  # work itself + 1,000 calls
+    assert traced["allocations"] - frames < 20

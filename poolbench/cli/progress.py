@@ -20,7 +20,8 @@ def progress_bar() -> Iterator[ProgressCallback]:
         TextColumn("processes ·"),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=errors, transient=True) as progress:
+    # Off when stderr is not a terminal: CI logs get no control sequences or blank lines.
+    with Progress(*columns, console=errors, transient=True, disable=not errors.is_terminal) as progress:
         task = progress.add_task("starting", total=None)
 
         def update(done: int, total: int, current: str) -> None:

@@ -9,6 +9,7 @@ import typer
 
 from ..errors import UsageError
 from ..measure import MODES
+from ..merge import parse_shard
 from ..report import report
 from ..session import RunRequest, describe_interpreter, run_session
 from ._app import app, console, split_ints, split_list, warn
@@ -61,6 +62,12 @@ def run(
     label: Annotated[
         str | None, typer.Option("--label", help="Name part of the default result file.")
     ] = None,
+    shard: Annotated[
+        str | None,
+        typer.Option(
+            "--shard", help="K/N: run only slice K of N of the matrix (combine with `poolbench merge`)."
+        ),
+    ] = None,
 ) -> None:
     """Run the matrix scenario × pool × threads (× parameter values) in isolated workers."""
     if quick and rigorous:
@@ -79,6 +86,7 @@ def run(
         python=python,
         timeout=timeout,
         label=label,
+        shard=parse_shard(shard) if shard else None,
     )
     assert request.mode in MODES
     with progress_bar() as on_progress:

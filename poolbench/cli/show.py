@@ -19,6 +19,8 @@ class ShowFormat(StrEnum):
     json = "json"
     csv = "csv"
     markdown = "markdown"
+    pyperf = "pyperf"
+    benchstat = "benchstat"
 
 
 @app.command()
@@ -26,7 +28,7 @@ def show(
     result_file: Annotated[Path, typer.Argument(help="A result file written by poolbench run.")],
     format: Annotated[ShowFormat, typer.Option("--format", "-f", help="Output format.")] = ShowFormat.table,
 ) -> None:
-    """Re-render a saved result as a table, JSON summary, CSV or Markdown."""
+    """Re-render a saved result: table, JSON summary, CSV, Markdown, or pyperf/benchstat exports."""
     result = storage.load(result_file)
     reports = report(result)
     if not result.complete:
@@ -45,5 +47,7 @@ def show(
         ShowFormat.json: lambda: export.to_summary_json(result, reports),
         ShowFormat.csv: lambda: export.to_csv(reports),
         ShowFormat.markdown: lambda: export.to_markdown(result, reports),
+        ShowFormat.pyperf: lambda: export.to_pyperf(result),
+        ShowFormat.benchstat: lambda: export.to_benchstat(result),
     }[format]()
     typer.echo(text, nl=False)

@@ -5,12 +5,17 @@ from __future__ import annotations
 import csv
 import io
 import json
+import platform
+import sys
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
+from ..errors import ResultFileError
 from ..params import format_params
 from ..report import CellReport
-from ..result import Result
+from ..result import Cell, Result
 from . import format as fmt
 
 CSV_COLUMNS = [
@@ -113,3 +118,86 @@ def to_summary_json(result: Result, reports: Sequence[CellReport]) -> str:
         json.dumps({"metadata": result.metadata, "complete": result.complete, "cells": cells}, indent=1)
         + "\n"
     )
+
+
+def _bench_name(cell: Cell) -> str:
+    base = "".join(part.capitalize() for part in cell.scenario.replace("_", "-").split("-"))
+    params = "/".join(f"{k}={cell.params[k]}" for k in sorted(cell.params))
+    return f"{base}/pool={cell.pool}/threads={cell.threads}" + (f"/{params}" if params else "")
+
+
+def to_benchstat(result: Result) -> str:
+    """Go benchmark text: one line per timed value, with B/op and allocs/op of its process.
+
+    benchstat reads each line as one sample, as it does for ``go test -count N``.
+    """
+    meta = result.metadata
+    lines = [
+        f"goos: {sys.platform}",
+        f"goarch: {platform.machine()}",
+        "pkg: poolbench",
+        f"cpu: {meta.get('cpu_model', 'unknown')}",
+    ]
+    for cell in result.cells:
+        if cell.status != "ok":
+            continue
+        name = "Benchmark" + _bench_name(cell)
+        for run in cell.runs:
+            extra = ""
+            if run.bytes_per_op is not None:
+                extra += f"  {run.bytes_per_op:.0f} B/op"
+            if run.allocs_per_op is not None:
+                extra += f"  {run.allocs_per_op:.2f} allocs/op"
+            for value in run.values:
+                lines.append(f"{name}  {run.loops * cell.threads}  {value:.2f} ns/op{extra}")
+    return "\n".join(lines) + "\n"
+
+
+def to_pyperf(result: Result) -> str:
+    """pyperf's JSON (``python -m pyperf stats|show|compare_to`` read it).
+
+    One benchmark per cell for time (seconds per op; each worker process a pyperf run, its
+    warmups kept), and one per cell for allocations per op (``integer``) where it is above zero:
+    pyperf rejects values that are not > 0, so a zero-allocation cell is left out of this export
+    (it stays in poolbench's own file and in the benchstat export).
+    """
+    import pyperf
+
+    meta = result.metadata
+    common = {
+        "python_version": str(meta.get("python_version", "")),
+        "cpu_count": int(meta.get("cpu_count") or 1),
+        "hostname": str(meta.get("hostname", "")),
+        "platform": str(meta.get("platform", "")),
+        "cpu_model_name": str(meta.get("cpu_model", "")),
+    }
+    common = {k: v for k, v in common.items() if v != ""}
+    benchmarks = []
+    for cell in result.cells:
+        if cell.status != "ok" or not cell.runs:
+            continue
+        name = _bench_name(cell)
+        runs = []
+        for run in cell.runs:
+            values = [v * 1e-9 for v in run.values if v > 0]
+            if not values:
+                continue
+            run_meta = {**common, "name": name, "unit": "second", "loops": run.loops}
+            warmups = [(run.loops, w * 1e-9) for w in run.warmups if w > 0]
+            runs.append(
+                pyperf.Run(values, warmups=warmups or None, metadata=run_meta, collect_metadata=False)
+            )
+        if runs:
+            benchmarks.append(pyperf.Benchmark(runs))
+        allocs = [r.allocs_per_op for r in cell.runs if r.allocs_per_op is not None]
+        if allocs and all(a > 0 for a in allocs):
+            alloc_meta = {**common, "name": f"{name}/allocs", "unit": "integer", "loops": 1}
+            alloc_runs = [pyperf.Run([a], metadata=alloc_meta, collect_metadata=False) for a in allocs]
+            benchmarks.append(pyperf.Benchmark(alloc_runs))
+    if not benchmarks:
+        raise ResultFileError("nothing to export: the result has no measured cell")
+    suite = pyperf.BenchmarkSuite(benchmarks)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "pyperf.json"
+        suite.dump(str(path))
+        return path.read_text(encoding="utf-8")

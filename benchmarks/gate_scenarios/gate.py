@@ -1,0 +1,84 @@
+"""Scenarios for benchmarks/gate.py: regressions injected on demand.
+
+POOLBENCH_GATE_INJECT=work  adds 30% of work to every operation (a spin calibrated in setup);
+POOLBENCH_GATE_INJECT=alloc adds one allocation to every operation. Unset: the plain scenario.
+The cells keep the same names and parameters either way, so compare matches them.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from poolbench import Scenario
+
+INJECT = os.environ.get("POOLBENCH_GATE_INJECT", "")
+
+
+def _spin(n: int) -> None:
+    # A while loop over small ints allocates nothing (ints below 257 are cached), so the
+    # injected work adds time only, not allocations.
+    while n:
+        n -= 1
+
+
+class _Injected(Scenario):
+    def work(self, obj: Any) -> None:
+        raise NotImplementedError
+
+    def setup(self) -> None:
+        self.extra = 0
+        self.keep: object = None
+        if INJECT == "work":
+            obj = self.new()
+            start = time.perf_counter()
+            for _ in range(20_000):
+                self.work(obj)
+            per_op = (time.perf_counter() - start) / 20_000
+            start = time.perf_counter()
+            for _ in range(10_000):
+                _spin(100)
+            per_spin = (time.perf_counter() - start) / 1_000_000
+            self.extra = min(256, max(1, round(0.30 * per_op / per_spin)))
+
+    def use(self, obj: Any) -> None:
+        self.work(obj)
+        if self.extra:
+            _spin(self.extra)
+        if INJECT == "alloc":
+            self.keep = object()
+
+
+class GateBuffer(_Injected):
+    """Copy 4 KiB into a buffer."""
+
+    name = "gate-buffer"
+    params = {"size": 4096}
+
+    def new(self) -> bytearray:
+        return bytearray(self.params["size"])
+
+    def work(self, buf: bytearray) -> None:
+        with memoryview(buf) as view:
+            view[:] = self.payload
+
+    def setup(self) -> None:
+        self.payload = bytes(self.params["size"])
+        super().setup()
+
+
+class GateRecord(_Injected):
+    """Fill a 6-field record."""
+
+    name = "gate-record"
+
+    def new(self) -> dict[str, Any]:
+        return {"id": 0, "user": "", "score": 0.0, "tags": [0, 0, 0], "a": None, "b": None}
+
+    def work(self, rec: dict[str, Any]) -> None:
+        rec["id"] = 7
+        rec["user"] = "ada"
+        rec["score"] = 0.5
+        rec["tags"][:] = (1, 2, 3)
+        rec["a"] = rec["b"] = None
