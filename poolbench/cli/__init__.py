@@ -1,10 +1,11 @@
-"""poolbench's command line: ``poolbench run|compare|show|list|merge``."""
+"""poolbench's command line: ``poolbench run|compare|show|list|merge|plot``."""
 
 from __future__ import annotations
 
 from . import compare as _compare  # noqa: F401 - registers the command
 from . import list as _list  # noqa: F401
 from . import merge as _merge  # noqa: F401
+from . import plot as _plot  # noqa: F401
 from . import run as _run  # noqa: F401
 from . import show as _show  # noqa: F401
 from ._app import app

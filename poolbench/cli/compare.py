@@ -35,6 +35,9 @@ def compare(
     format: Annotated[
         CompareFormat, typer.Option("--format", "-f", help="Output format.")
     ] = CompareFormat.table,
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="Also draw the change per cell into this folder.")
+    ] = None,
     strict_env: Annotated[
         bool, typer.Option("--strict-env", help="Exit 2 when the files come from different environments.")
     ] = False,
@@ -60,5 +63,10 @@ def compare(
         typer.echo(render.to_markdown(comparison), nl=False)
     else:
         typer.echo(render.to_json(comparison), nl=False)
+    if plot is not None:
+        from ..render.plots import plot_comparison
+
+        for written in plot_comparison(comparison, plot, ["png", "svg"]):
+            console.print(f"wrote [bold]{written}[/]")
     if comparison.regressions:
         raise typer.Exit(1)

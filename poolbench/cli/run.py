@@ -62,6 +62,9 @@ def run(
     label: Annotated[
         str | None, typer.Option("--label", help="Name part of the default result file.")
     ] = None,
+    plot: Annotated[
+        bool, typer.Option("--plot", help="Also draw the figures, next to the result file.")
+    ] = False,
     shard: Annotated[
         str | None,
         typer.Option(
@@ -99,6 +102,11 @@ def run(
     console.print(f"[dim]{describe_interpreter(result.metadata)} · mode {request.mode}[/]")
     print_result(console, result, report(result))
     console.print(f"saved [bold]{outcome.path}[/]")
+    if plot and any(c.status == "ok" for c in result.cells):
+        from .plot import plot_files
+
+        for written in plot_files(result, outcome.path, None, ["png"]):
+            console.print(f"wrote [bold]{written}[/]")
     failed = result.failed()
     if failed:
         warn(f"{len(failed)} cell(s) failed; the others were measured and saved")

@@ -1,0 +1,55 @@
+"""``poolbench plot``: figures from result files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .. import storage
+from ..errors import ResultFileError, UsageError
+from ..result import Result
+from ._app import app, console, split_list
+
+FORMATS = ("png", "svg", "pdf")
+
+
+def check_formats(values: list[str] | None) -> list[str]:
+    formats = split_list(values, "--format") if values else ["png"]
+    bad = [f for f in formats if f not in FORMATS]
+    if bad:
+        raise UsageError(f"unknown figure format {bad[0]!r}", hint=f"--format takes {', '.join(FORMATS)}")
+    return formats
+
+
+def plot_files(result: Result, path: Path, out: Path | None, formats: list[str]) -> list[Path]:
+    from ..render.plots import plot_result
+
+    if not any(c.status == "ok" for c in result.cells):
+        raise ResultFileError(f"{path}: nothing to plot (no cell was measured)")
+    written = plot_result(result, out or path.parent, path.stem, formats)
+    if not written:
+        raise ResultFileError(f"{path}: nothing to plot")
+    return written
+
+
+Formats = Annotated[
+    list[str] | None, typer.Option("--format", "-f", help="png, svg or pdf, comma-separated [default: png].")
+]
+
+
+@app.command()
+def plot(
+    results: Annotated[list[Path], typer.Argument(help="Result files written by poolbench run.")],
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Folder for the figures [default: next to each file].")
+    ] = None,
+    format: Formats = None,
+) -> None:
+    """Draw the figures each result has the data for: throughput, speedup, GC, latency, sweeps."""
+    formats = check_formats(format)
+    loaded = [(path, storage.load(path)) for path in results]
+    for path, result in loaded:
+        for written in plot_files(result, path, out, formats):
+            console.print(f"wrote [bold]{written}[/]")

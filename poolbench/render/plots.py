@@ -1,0 +1,365 @@
+"""Figures that answer "should I pool this?" (matplotlib, Agg, imported only when plotting).
+
+Each ``*_figure`` function returns a Figure, or ``None`` when the result lacks what that figure
+needs (one thread count: no throughput-vs-threads plot). Importing matplotlib costs ~0.8 s, so
+this module imports it inside :func:`_pyplot`, never at the top: workers and other commands do
+not pay for it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ..compare import Comparison
+from ..params import format_params, format_size
+from ..report import CellReport, report
+from ..result import Cell, Result
+
+# Okabe-Ito: distinguishable with every common form of colour blindness.
+PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
+VERDICT_COLOURS = {"wins": "#009E73", "loses": "#D55E00", "same": "#999999"}
+VERDICT_LABELS = {"wins": "pooling wins", "loses": "pooling loses", "same": "no significant difference"}
+DPI = 150
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _where(result: Result) -> str:
+    m = result.metadata
+    gil = "" if m.get("gil_enabled", True) else " (free-threaded)"
+    return f"Python {m.get('python_version', '?')}{gil}, {m.get('cpu_model', '?')}, {m.get('cpu_count', '?')} CPUs"
+
+
+def _pool_colours(reports: Sequence[CellReport]) -> dict[str, str]:
+    pools = list(dict.fromkeys(r.cell.pool for r in reports))
+    return {p: PALETTE[i % len(PALETTE)] for i, p in enumerate(pools)}
+
+
+def _ok(reports: Sequence[CellReport]) -> list[CellReport]:
+    return [r for r in reports if r.cell.status == "ok" and r.time is not None]
+
+
+def _group_label(cell: Cell, skip: Sequence[str] = ()) -> str:
+    shown = {
+        k: (format_size(v) if k == "size" and isinstance(v, int) else v)
+        for k, v in cell.params.items()
+        if k not in skip
+    }
+    params = format_params(shown)
+    return f"{cell.scenario} [{params}]" if params else cell.scenario
+
+
+def throughput_figure(result: Result, reports: Sequence[CellReport]) -> Any | None:
+    """Operations per second vs threads, one line per pool, 95% CI as error bars."""
+    groups: dict[str, list[CellReport]] = defaultdict(list)
+    for r in _ok(reports):
+        groups[_group_label(r.cell)].append(r)
+    groups = {k: v for k, v in groups.items() if len({r.cell.threads for r in v}) > 1}
+    if not groups:
+        return None
+    plt = _pyplot()
+    from matplotlib.ticker import EngFormatter
+
+    colours = _pool_colours(reports)
+    cols = min(3, len(groups))
+    rows = math.ceil(len(groups) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.8 * rows), squeeze=False)
+    for ax, (label, rs) in zip(axes.flat, groups.items(), strict=False):
+        for pool in dict.fromkeys(r.cell.pool for r in rs):
+            pts = sorted((r.cell.threads, r) for r in rs if r.cell.pool == pool)
+            xs = [t for t, _ in pts]
+            ys = [1e9 / r.time.median for _, r in pts if r.time]
+            lo = [y - 1e9 / r.time.ci_high for y, (_, r) in zip(ys, pts, strict=True) if r.time]
+            hi = [1e9 / r.time.ci_low - y for y, (_, r) in zip(ys, pts, strict=True) if r.time]
+            ax.errorbar(xs, ys, yerr=[lo, hi], marker="o", capsize=3, color=colours[pool], label=pool)
+        ax.set_title(label, fontsize=10)
+        ax.set_xlabel("threads sharing one pool")
+        ax.set_ylabel("throughput (operations / s)")
+        ax.yaxis.set_major_formatter(EngFormatter(sep=""))
+        ax.set_xticks(sorted({r.cell.threads for r in rs}))
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+        ax.legend(title="pool", fontsize=8)
+    for ax in list(axes.flat)[len(groups) :]:
+        ax.set_visible(False)
+    fig.suptitle(f"Throughput vs threads, pooled vs unpooled\n{_where(result)}", fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def speedup_figure(result: Result, reports: Sequence[CellReport]) -> Any | None:
+    """Speedup vs ``none`` per pooled cell: horizontal bars, CI whiskers, coloured by verdict."""
+    rows = [r for r in _ok(reports) if r.speedup is not None]
+    if not rows:
+        return None
+    plt = _pyplot()
+    from matplotlib.patches import Patch
+
+    height = max(2.5, 0.32 * len(rows) + 1.5)
+    fig, ax = plt.subplots(figsize=(9, height))
+    labels = [f"{_group_label(r.cell)} · {r.cell.pool} · {r.cell.threads} thr" for r in rows]
+    ys = list(range(len(rows)))[::-1]
+    for y, r in zip(ys, rows, strict=True):
+        s = r.speedup
+        assert s is not None
+        ax.barh(y, s.ratio - 1, left=1, color=VERDICT_COLOURS[s.verdict], height=0.6)
+        ax.errorbar(
+            s.ratio, y, xerr=[[s.ratio - s.ci_low], [s.ci_high - s.ratio]], color="black", capsize=3, lw=1
+        )
+    ax.axvline(1.0, color="black", lw=1)
+    ax.set_yticks(ys)
+    ax.set_yticklabels(labels, fontsize=8)
+    ax.set_xlabel("speedup vs no pool (none time / pool time; > 1: pooling is faster)")
+    ax.grid(axis="x", alpha=0.3)
+    present = dict.fromkeys(r.speedup.verdict for r in rows if r.speedup)
+    ax.legend(
+        handles=[Patch(color=VERDICT_COLOURS[v], label=VERDICT_LABELS[v]) for v in present],
+        fontsize=8,
+        loc="best",
+    )
+    ax.set_title(f"Speedup of each pool over allocating fresh, with 95% CI\n{_where(result)}", fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def gc_figure(result: Result, reports: Sequence[CellReport]) -> Any | None:
+    """Collections per 1k ops by generation (stacked), and GC pause, for every cell."""
+    rows = [r for r in _ok(reports) if r.gc_per_kop is not None]
+    if not rows or not any(sum(r.gc_per_kop or ()) > 0 for r in rows):
+        return None
+    plt = _pyplot()
+    height = max(3, 0.3 * len(rows) + 1.6)
+    fig, (ax, ax2) = plt.subplots(
+        1, 2, figsize=(11, height), sharey=True, gridspec_kw={"width_ratios": [3, 2]}
+    )
+    ys = list(range(len(rows)))[::-1]
+    left = [0.0] * len(rows)
+    for gen in range(3):
+        widths = [r.gc_per_kop[gen] if r.gc_per_kop else 0.0 for r in rows]
+        ax.barh(ys, widths, left=left, color=PALETTE[gen], height=0.6, label=f"generation {gen}")
+        left = [a + b for a, b in zip(left, widths, strict=True)]
+    ax.set_yticks(ys)
+    ax.set_yticklabels(
+        [f"{_group_label(r.cell)} · {r.cell.pool} · {r.cell.threads} thr" for r in rows], fontsize=8
+    )
+    ax.set_xlabel("collections per 1,000 operations")
+    ax.legend(fontsize=8)
+    ax.grid(axis="x", alpha=0.3)
+    ax2.barh(ys, [r.gc_pause_ms or 0 for r in rows], color=PALETTE[3], height=0.6)
+    ax2.set_xlabel("total GC pause in the GC pass (ms)")
+    ax2.grid(axis="x", alpha=0.3)
+    fig.suptitle(f"Garbage collection, pooled vs unpooled\n{_where(result)}", fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def latency_figure(result: Result, reports: Sequence[CellReport]) -> Any | None:
+    """p50 and p99 latency per operation for every cell (log scale)."""
+    rows = [r for r in _ok(reports) if r.p50_ns is not None and r.p99_ns is not None]
+    if not rows:
+        return None
+    plt = _pyplot()
+    colours = _pool_colours(reports)
+    height = max(2.5, 0.3 * len(rows) + 1.5)
+    fig, ax = plt.subplots(figsize=(9, height))
+    ys = list(range(len(rows)))[::-1]
+    for y, r in zip(ys, rows, strict=True):
+        ax.plot([r.p50_ns, r.p99_ns], [y, y], color=colours[r.cell.pool], lw=2)
+        ax.plot(r.p50_ns, y, "o", color=colours[r.cell.pool])
+        ax.plot(r.p99_ns, y, "|", color=colours[r.cell.pool], markersize=12, mew=2)
+    ax.set_xscale("log")
+    ax.set_yticks(ys)
+    ax.set_yticklabels(
+        [f"{_group_label(r.cell)} · {r.cell.pool} · {r.cell.threads} thr" for r in rows], fontsize=8
+    )
+    ax.set_xlabel("latency per operation (ns, log scale): dot = p50, bar = p99")
+    ax.grid(axis="x", alpha=0.3, which="both")
+    ax.set_title(f"Latency per operation, p50 to p99\n{_where(result)}", fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def _numeric(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def sweeps(reports: Sequence[CellReport]) -> list[tuple[str, str, list[CellReport]]]:
+    """(title, swept key, cells) for every parameter with 3+ numeric values, other things equal."""
+    found = []
+    ok = _ok(reports)
+    keys = {k for r in ok for k, v in r.cell.params.items() if _numeric(v)}
+    for key in sorted(keys):
+        groups: dict[tuple[Any, ...], list[CellReport]] = defaultdict(list)
+        for r in ok:
+            if key in r.cell.params:
+                rest = tuple(sorted((k, str(v)) for k, v in r.cell.params.items() if k != key))
+                groups[(r.cell.scenario, r.cell.threads, rest)].append(r)
+        for (_scenario, threads, _rest), rs in groups.items():
+            if len({r.cell.params[key] for r in rs}) >= 3:
+                title = f"{_group_label(rs[0].cell, skip=[key])} · {threads} thr"
+                found.append((title, key, rs))
+    return found
+
+
+def break_even(points: Sequence[tuple[float, float]]) -> float | None:
+    """Where speedup crosses 1 going up (pooling starts to pay), interpolated on log x."""
+    for (x0, s0), (x1, s1) in itertools.pairwise(points):
+        if s0 < 1 <= s1 and x0 > 0 and x1 > 0:
+            t = (1 - s0) / (s1 - s0)
+            return math.exp(math.log(x0) + t * (math.log(x1) - math.log(x0)))
+    return None
+
+
+def _fmt_param(key: str, value: float) -> str:
+    if key in ("size", "bytes") or key.endswith("_size"):
+        for unit, scale in (("MiB", 1024**2), ("KiB", 1024)):
+            if value >= scale:
+                return f"{value / scale:.3g} {unit}"
+        return f"{value:.3g} B"
+    return f"{value:.3g}"
+
+
+def sweep_label(key: str, points: Sequence[tuple[float, float]]) -> str:
+    """The sentence the figure's answer is: where pooling starts to pay, if anywhere."""
+    crossing = break_even(points)
+    if crossing is not None:
+        return f"pooling pays above {key}={_fmt_param(key, crossing)}"
+    if all(s >= 1 for _, s in points):
+        return f"pooling pays at every {key} measured"
+    if all(s < 1 for _, s in points):
+        return f"pooling never pays in the {key} range measured"
+    return f"pooling stops paying as {key} grows"
+
+
+def sweep_figure(result: Result, reports: Sequence[CellReport]) -> Any | None:
+    """ns/op vs the swept parameter (log axes), one line per pool, break-even marked."""
+    found = sweeps(reports)
+    if not found:
+        return None
+    plt = _pyplot()
+    colours = _pool_colours(reports)
+    fig, axes = plt.subplots(len(found), 1, figsize=(8, 4.2 * len(found)), squeeze=False)
+    for ax, (title, key, rs) in zip(axes.flat, found, strict=True):
+        headline = ""
+        for pool in dict.fromkeys(r.cell.pool for r in rs):
+            pts = sorted((float(r.cell.params[key]), r) for r in rs if r.cell.pool == pool)
+            xs = [x for x, _ in pts]
+            ys = [r.time.median for _, r in pts if r.time]
+            ax.plot(xs, ys, marker="o", color=colours[pool], label=pool)
+            ax.fill_between(xs, [r.time.ci_low for _, r in pts if r.time], [r.time.ci_high for _, r in pts if r.time],
+                            color=colours[pool], alpha=0.15)  # fmt: skip
+            speedups = [(x, r.speedup.ratio) for x, r in pts if r.speedup]
+            if speedups and not headline:
+                headline = sweep_label(key, speedups)
+                crossing = break_even(speedups)
+                if crossing is not None:
+                    ax.axvline(crossing, color="black", ls="--", lw=1)
+                    ax.annotate(headline, (crossing, 0.95), xycoords=("data", "axes fraction"), ha="left",
+                                va="top", fontsize=9, xytext=(4, 0), textcoords="offset points")  # fmt: skip
+        ax.set_xscale("log", base=2 if key in ("size", "bytes") else 10)
+        ax.set_yscale("log")
+        if key in ("size", "bytes"):
+            ticks = sorted({float(r.cell.params[key]) for r in rs})
+            ax.set_xticks(ticks)
+            ax.set_xticklabels([_fmt_param(key, t) for t in ticks])
+        ax.set_xlabel(f"{key} (log scale)")
+        ax.set_ylabel("time per operation (ns, log scale)")
+        ax.set_title(f"{title}: {headline}" if headline else title, fontsize=10)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(title="pool", fontsize=8)
+    fig.suptitle(f"Parameter sweep: does pooling pay as {found[0][1]} grows?\n{_where(result)}", fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def comparison_figure(comparison: Comparison) -> Any | None:
+    """Time change per cell with its 95% CI; regressions in red."""
+    rows = [(c.label, m) for c in comparison.cells for m in c.changes if m.metric == "time" and m.ratio]
+    if not rows:
+        return None
+    plt = _pyplot()
+    height = max(2.5, 0.32 * len(rows) + 1.5)
+    fig, ax = plt.subplots(figsize=(9, height))
+    ys = list(range(len(rows)))[::-1]
+    from matplotlib.patches import Patch
+
+    colours = {"regression": "#D55E00", "slower": "#E69F00", "faster": "#0072B2", "~": "#999999"}
+    seen: dict[str, None] = {}
+    for y, (_, m) in zip(ys, rows, strict=True):
+        kind = "regression" if m.regression else m.mark if m.mark in colours else "~"
+        seen[kind] = None
+        colour = colours[kind]
+        change = (m.ratio or 1) - 1
+        ax.barh(y, 100 * change, color=colour, height=0.6)
+        if m.ci_low is not None and m.ci_high is not None:
+            ax.errorbar(100 * change, y, xerr=[[100 * (m.ratio - m.ci_low)], [100 * (m.ci_high - m.ratio)]],  # type: ignore[operator]
+                        color="black", capsize=3, lw=1)  # fmt: skip
+    threshold = comparison.thresholds.get("time")
+    if threshold is not None:
+        ax.axvline(100 * threshold.value, color="#D55E00", ls="--", lw=1, label=f"threshold +{threshold}")
+    ax.axvline(0, color="black", lw=1)
+    ax.set_yticks(ys)
+    ax.set_yticklabels([label for label, _ in rows], fontsize=8)
+    ax.set_xlabel("time change, candidate vs base (%, normalized; > 0: slower)")
+    ax.grid(axis="x", alpha=0.3)
+    words = {
+        "regression": "regression",
+        "slower": "slower, within threshold",
+        "faster": "faster",
+        "~": "no significant change",
+    }
+    handles, _ = ax.get_legend_handles_labels()
+    handles += [Patch(color=colours[k], label=words[k]) for k in seen]
+    ax.legend(handles=handles, fontsize=8, loc="best")
+    n = len(comparison.regressions)
+    ax.set_title(f"Change per cell with 95% CI: {n} regression(s)", fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+FIGURES = {
+    "throughput": throughput_figure,
+    "speedup": speedup_figure,
+    "gc": gc_figure,
+    "latency": latency_figure,
+    "sweep": sweep_figure,
+}
+
+
+def save(fig: Any, stem: Path, formats: Sequence[str]) -> list[Path]:
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for fmt in formats:
+        path = stem.with_suffix(f".{fmt}")
+        fig.savefig(path, dpi=DPI if fmt == "png" else None, bbox_inches="tight")
+        paths.append(path)
+    _pyplot().close(fig)
+    return paths
+
+
+def plot_result(result: Result, out_dir: Path, prefix: str, formats: Sequence[str]) -> list[Path]:
+    """Every figure the result has the data for, saved as ``<prefix>-<figure>.<format>``."""
+    reports = report(result)
+    written = []
+    for name, make in FIGURES.items():
+        fig = make(result, reports)
+        if fig is not None:
+            written += save(fig, out_dir / f"{prefix}-{name}", formats)
+    return written
+
+
+def plot_comparison(comparison: Comparison, out_dir: Path, formats: Sequence[str]) -> list[Path]:
+    fig = comparison_figure(comparison)
+    return save(fig, out_dir / "compare-time", formats) if fig is not None else []
