@@ -175,6 +175,7 @@ def measure_groups(
     timeout: float,
     on_progress: ProgressCallback | None = None,
     on_cells: Callable[[list[Cell]], None] | None = None,
+    memory_limit: int | None = None,
 ) -> list[Cell]:
     """Measure every group; ``on_cells`` gets each group's cells as soon as they exist."""
     cells: list[Cell] = []
@@ -187,6 +188,7 @@ def measure_groups(
             "threads": group.threads,
             "pools": list(group.pools),
             "settings": settings.to_json(),
+            "memory_limit": memory_limit,
         }
         answers: list[dict[str, Any]] = []
         failure: WorkerFailure | None = None

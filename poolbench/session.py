@@ -17,12 +17,12 @@ from typing import Any
 
 from . import __version__, env, storage
 from .discovery import Discovery, discover
-from .errors import Interrupted, ResultExistsError
-from .measure import MODES, SMOKE
+from .errors import Interrupted, ResultExistsError, ResultFileError, UsageError
+from .measure import MODES, SMOKE, Settings
 from .merge import shard_of
-from .params import split_assignments
+from .params import format_params, split_assignments
 from .result import Cell, Result
-from .runner import ProgressCallback, check_python, measure_groups, plan
+from .runner import Group, ProgressCallback, check_python, measure_groups, plan
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,8 @@ class RunRequest:
     timeout: float = 300.0
     label: str | None = None
     shard: tuple[int, int] | None = None
+    memory_limit: int | None = None
+    resume: Path | None = None
 
 
 @dataclass
@@ -64,6 +66,12 @@ def run_session(
     on_progress: ProgressCallback | None = None,
     discovery: Discovery | None = None,
 ) -> RunOutcome:
+    existing = None
+    if request.resume is not None:
+        existing = storage.load(request.resume)
+        if existing.complete:
+            raise UsageError(f"{request.resume} is complete: nothing to resume")
+        request = resume_request(existing, request.resume)
     found = discovery or discover(request.scenario_dirs)
     names = list(request.scenarios) or found.builtins()
     selected = found.lookup(names)
@@ -75,6 +83,14 @@ def run_session(
     interpreter = check_python(python) if request.python else env.interpreter()
     label = request.label or ("-".join(dict.fromkeys(names)) if request.scenarios else "builtins")
     path = request.out or storage.default_path(request.results_dir, label)
+    if existing is not None:
+        done = {c.group_key for c in existing.cells}
+        groups = [g for g in groups if (g.ref.name, g.threads, format_params(g.params)) not in done]
+        existing.metadata["resumed"] = datetime.now(UTC).isoformat(timespec="seconds")
+        existing.metadata.pop("interrupted", None)
+        return _measure_and_save(
+            existing, groups, settings, request, python, path, found, on_progress, overwrite=True
+        )
     if path.exists() and not request.force:
         raise ResultExistsError(
             f"{path} exists", hint="pass --force to overwrite it, or --out to name another file"
@@ -97,25 +113,69 @@ def run_session(
             "params": list(request.params),
             "timeout": request.timeout,
             "shard": list(request.shard) if request.shard else None,
+            "python": request.python,
+            "scenario_dirs": [str(d) for d in request.scenario_dirs],
+            "memory_limit": request.memory_limit,
         },
     )
+    return _measure_and_save(
+        result, groups, settings, request, python, path, found, on_progress, overwrite=request.force
+    )
+
+
+def resume_request(result: Result, path: Path) -> RunRequest:
+    """The request that made ``result``, read back from its config, writing to ``path``."""
+    config = result.config
+    try:
+        return RunRequest(
+            scenarios=[s["name"] for s in config["scenarios"]],
+            pools=list(config["pools"]),
+            threads=[int(t) for t in config["threads"]],
+            params=list(config.get("params", [])),
+            mode=str(config["mode"]),
+            out=path,
+            force=True,
+            scenario_dirs=[Path(d) for d in config.get("scenario_dirs", [])],
+            python=config.get("python"),
+            timeout=float(config.get("timeout", 300.0)),
+            shard=tuple(config["shard"]) if config.get("shard") else None,
+            memory_limit=config.get("memory_limit"),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ResultFileError(f"{path}: cannot resume, its config is incomplete ({exc})") from None
+
+
+def _measure_and_save(
+    result: Result,
+    groups: list[Group],
+    settings: Settings,
+    request: RunRequest,
+    python: str,
+    path: Path,
+    found: Discovery,
+    on_progress: ProgressCallback | None,
+    *,
+    overwrite: bool,
+) -> RunOutcome:
     outcome = RunOutcome(result, path, found)
 
     def keep(cells: list[Cell]) -> None:
         result.cells.extend(cells)
         storage.save(result, path, overwrite=True)
 
-    storage.save(result, path, overwrite=request.force)
+    storage.save(result, path, overwrite=overwrite)
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         measure_groups(groups, settings, python=python, timeout=request.timeout,
-                       on_progress=on_progress, on_cells=keep)  # fmt: skip
+                       on_progress=on_progress, on_cells=keep,
+                       memory_limit=request.memory_limit)  # fmt: skip
     except (KeyboardInterrupt, _Terminated):
         result.metadata["interrupted"] = True
         storage.save(result, path, overwrite=True)
         done = len(result.cells)
         raise Interrupted(
             f"interrupted: {done} finished cell(s) saved in {path} (marked incomplete)",
+            hint=f"poolbench run --resume {path} measures the rest",
         ) from None
     finally:
         signal.signal(signal.SIGTERM, previous)

@@ -37,9 +37,18 @@ def run_spec(spec: dict[str, Any]) -> dict[str, Any]:
     return {"ok": True, "pools": pools, "interpreter": env.interpreter(), "version": __version__}
 
 
+def limit_memory(limit: int | None) -> None:
+    """Cap the worker's address space, so a runaway scenario gets a MemoryError, not the OOM killer."""
+    if limit:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
 def main() -> int:
     spec = json.loads(sys.stdin.read())
     try:
+        limit_memory(spec.get("memory_limit"))
         answer = run_spec(spec)
     except BaseException as exc:  # noqa: BLE001 - every failure is reported to the parent
         frames = traceback.extract_tb(exc.__traceback__)

@@ -64,6 +64,10 @@ def test_a_scenario_file_dropped_into_scenarios_runs_with_no_other_change(scenar
         (["run", "bytes-buffer", "--quick", "--rigorous"], "exclude each other"),
         (["run", "bytes-buffer", "--timeout", "0"], "--timeout must be positive"),
         (["show", "missing.json"], "no such file"),
+        (["run", "--resume", "missing.json"], "no such file"),
+        (["run", "tiny", "--resume", "x.json"], "--resume takes the matrix"),
+        (["run", "bytes-buffer", "--memory-limit", "10"], "below 64MiB"),
+        (["run", "bytes-buffer", "--memory-limit", "lots"], "--memory-limit lots"),
         (["show", RESULT, "--format", "yaml"], "yaml"),
     ],
 )

@@ -10,6 +10,7 @@ import typer
 from ..errors import UsageError
 from ..measure import MODES
 from ..merge import parse_shard
+from ..params import parse_int
 from ..report import report
 from ..session import RunRequest, describe_interpreter, run_session
 from ._app import app, console, split_ints, split_list, warn
@@ -34,6 +35,18 @@ ScenarioDirs = Annotated[
     list[Path] | None,
     typer.Option("--scenarios-dir", help="Also load scenarios from this folder (repeatable)."),
 ]
+
+
+def _memory_limit(text: str | None) -> int | None:
+    if text is None:
+        return None
+    try:
+        limit = parse_int(text)
+    except ValueError as exc:
+        raise UsageError(f"--memory-limit {text}: {exc}") from None
+    if limit < 64 * 1024 * 1024:
+        raise UsageError(f"--memory-limit {text} is below 64MiB: a Python worker cannot start in that")
+    return limit
 
 
 @app.command()
@@ -65,6 +78,18 @@ def run(
     plot: Annotated[
         bool, typer.Option("--plot", help="Also draw the figures, next to the result file.")
     ] = False,
+    memory_limit: Annotated[
+        str | None,
+        typer.Option(
+            "--memory-limit", help="Cap each worker's memory (e.g. 2GiB): a runaway scenario fails its cell."
+        ),
+    ] = None,
+    resume: Annotated[
+        Path | None,
+        typer.Option(
+            "--resume", help="Finish an interrupted result file: only the groups it lacks are measured."
+        ),
+    ] = None,
     shard: Annotated[
         str | None,
         typer.Option(
@@ -75,6 +100,11 @@ def run(
     """Run the matrix scenario × pool × threads (× parameter values) in isolated workers."""
     if quick and rigorous:
         raise UsageError("--quick and --rigorous exclude each other")
+    if resume is not None and (scenarios or pool or threads or param or out or shard or quick or rigorous):
+        raise UsageError(
+            "--resume takes the matrix, mode and output file from the result file",
+            hint=f"run `poolbench run --resume {resume}` alone",
+        )
     if timeout <= 0:
         raise UsageError(f"--timeout must be positive, not {timeout:g}")
     request = RunRequest(
@@ -90,6 +120,8 @@ def run(
         timeout=timeout,
         label=label,
         shard=parse_shard(shard) if shard else None,
+        memory_limit=_memory_limit(memory_limit),
+        resume=resume,
     )
     assert request.mode in MODES
     with progress_bar() as on_progress:

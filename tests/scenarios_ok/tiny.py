@@ -62,3 +62,31 @@ class Chatty(Scenario):
 
     def use(self, obj):
         pass
+
+
+class Killed(Scenario):
+    """Dies by a signal, as the OOM killer would end it."""
+
+    name = "killed"
+
+    def new(self):
+        return []
+
+    def use(self, obj):
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+class Greedy(Scenario):
+    """Grows without bound."""
+
+    name = "greedy"
+
+    def new(self):
+        return []
+
+    def use(self, obj):
+        hoard = []
+        while True:
+            hoard.append(bytearray(16 * 1024 * 1024))

@@ -1,0 +1,195 @@
+"""Faults, interruptions and load: nothing measured is lost, nothing is cryptic.
+
+The load and stress sizes are reduced by default; POOLBENCH_FULL_LOAD=1 runs the full ones
+(300 cells; 10 s per pool strategy) as the README's reliability section reports them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import psutil
+import pytest
+
+from poolbench import storage
+from poolbench.discovery import discover
+from poolbench.measure import SMOKE
+from poolbench.pools import create_pool
+from poolbench.runner import measure_groups, plan
+from poolbench.session import RunRequest, run_session
+
+FULL = os.environ.get("POOLBENCH_FULL_LOAD") == "1"
+
+
+def request(scenarios_ok, tmp_path, *names, **overrides):
+    options = {"scenarios": names, "threads": (1,), "mode": "smoke", "out": tmp_path / "out.json",
+               "scenario_dirs": (scenarios_ok,), "timeout": 30}  # fmt: skip
+    options.update(overrides)
+    return RunRequest(**options)
+
+
+def test_a_worker_killed_by_a_signal_fails_its_cells_with_the_signal_named(scenarios_ok, tmp_path):
+    outcome = run_session(request(scenarios_ok, tmp_path, "killed", "tiny"))
+    killed = [c for c in outcome.result.cells if c.scenario == "killed"]
+    assert all("killed by SIGKILL" in c.error for c in killed)
+    assert all(c.status == "ok" for c in outcome.result.cells if c.scenario == "tiny")
+
+
+def test_a_scenario_that_exhausts_memory_fails_with_memory_error_under_a_limit(scenarios_ok, tmp_path):
+    outcome = run_session(request(scenarios_ok, tmp_path, "greedy", "tiny", memory_limit=512 * 1024**2))
+    greedy = [c for c in outcome.result.cells if c.scenario == "greedy"]
+    assert all("MemoryError" in c.error for c in greedy)
+    assert storage.load(tmp_path / "out.json").complete
+
+
+def test_an_unwritable_output_is_one_clear_error_before_anything_runs(scenarios_ok, tmp_path):
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("not a folder")
+    from poolbench.errors import ResultFileError
+
+    with pytest.raises(ResultFileError, match="cannot write"):
+        run_session(request(scenarios_ok, tmp_path, "tiny", out=blocker / "out.json"))
+
+
+def _workers_alive():
+    found = []
+    for p in psutil.process_iter(["cmdline"]):
+        cmd = p.info.get("cmdline") or []
+        if "poolbench.worker" in cmd:
+            found.append(p)
+    return found
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupting_a_run_keeps_finished_cells_and_resume_completes_it(scenarios_ok, tmp_path, sig):
+    out = tmp_path / "run.json"
+    cmd = [sys.executable, "-m", "poolbench", "run", "tiny", "--quick", "-t", "1,2,3,4,5,6",
+           "--scenarios-dir", str(scenarios_ok), "-o", str(out)]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if json.loads(out.read_text())["cells"]:
+                break
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.05)
+    proc.send_signal(sig)
+    output, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130, output
+    assert "saved in" in output and "--resume" in output
+    assert "Traceback" not in output
+    partial = storage.load(out)
+    assert not partial.complete and partial.cells
+    assert _workers_alive() == []
+    before = {c.key: c.values for c in partial.cells}
+
+    done = subprocess.run([sys.executable, "-m", "poolbench", "run", "--resume", str(out)],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    final = storage.load(out)
+    assert final.complete
+    assert {c.threads for c in final.cells} == {1, 2, 3, 4, 5, 6}
+    assert len(final.cells) == 12
+    for c in final.cells:  # finished cells were not measured again
+        if c.key in before:
+            assert c.values == before[c.key]
+
+
+def test_resume_of_a_complete_file_is_refused(scenarios_ok, tmp_path):
+    run_session(request(scenarios_ok, tmp_path, "tiny"))
+    from poolbench.errors import UsageError
+
+    with pytest.raises(UsageError, match="nothing to resume"):
+        run_session(RunRequest(resume=tmp_path / "out.json"))
+
+
+def test_sixty_four_threads_on_one_cell(scenarios_ok, tmp_path):
+    outcome = run_session(
+        request(scenarios_ok, tmp_path, "tiny", threads=(64,), pools=("sync", "locked", "bounded"))
+    )
+    assert all(c.status == "ok" for c in outcome.result.cells), [c.error for c in outcome.result.cells]
+
+
+def test_a_large_matrix_completes_and_the_parent_stays_flat(scenarios_ok):
+    sizes = 150 if FULL else 30  # 300 cells with the full load, 60 by default
+    found = discover([scenarios_ok])
+    groups = plan(found.lookup(["tiny"]), ["sync"], [1], {"size": [str(s) for s in range(1, sizes + 1)]})
+    me = psutil.Process()
+    rss = []
+
+    def track(cells):
+        rss.append(me.memory_info().rss)
+
+    cells = measure_groups(groups, SMOKE, timeout=60, on_cells=track)
+    assert len(cells) == 2 * sizes
+    assert all(c.status == "ok" for c in cells)
+    third = len(rss) // 3
+    assert rss[-1] - rss[third] < 20 * 1024 * 1024, (rss[third], rss[-1])
+
+
+STRESS_SECONDS = 10.0 if FULL else 1.0
+
+
+@pytest.mark.parametrize("threads", [8, 32])
+@pytest.mark.parametrize("strategy", ["sync", "sync-sharded", "freelist", "bounded", "locked", "queue"])
+def test_pools_under_stress_never_hand_one_object_to_two_borrowers(strategy, threads):
+    options = {
+        "sync": {"sharded": False, "counting": True},
+        "sync-sharded": {"sharded": True, "counting": True},
+        "freelist": {"max_retained": 16, "counting": True},
+        "bounded": {"max_size": threads, "timeout": 30},
+        "locked": {"max_retained": 64},
+        "queue": {"max_retained": 64, "counting": True},
+    }[strategy]
+
+    class Token:
+        __slots__ = ("owner",)
+
+        def __init__(self):
+            self.owner = None
+
+    pool = create_pool(strategy.split("-")[0], Token, **options)
+    stop = time.monotonic() + STRESS_SECONDS
+    clashes, counts = [], [0] * threads
+
+    def work(me):
+        get, put = pool.get, pool.put
+        n = 0
+        while time.monotonic() < stop:
+            obj = get()
+            if obj.owner is not None:
+                clashes.append(obj.owner)
+            obj.owner = me
+            if obj.owner != me:
+                clashes.append(me)
+            obj.owner = None
+            put(obj)
+            n += 1
+        counts[me] = n
+
+    workers = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert clashes == []
+    stats = pool.stats()
+    total = sum(counts)
+    if stats.gets is not None:
+        assert stats.gets == total and stats.puts == total
+    let_go = stats.drops + (stats.evicted or 0) + stats.gc_dropped + stats.cleared
+    assert stats.misses == stats.retained + let_go
+    if strategy == "freelist":
+        assert stats.retained <= 16
+    if strategy == "bounded":
+        assert stats.misses <= threads and stats.in_use == 0
+    if strategy in ("locked", "queue"):
+        assert stats.retained <= 64
