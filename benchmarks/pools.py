@@ -18,7 +18,7 @@ from collections.abc import Callable
 from itertools import repeat
 from typing import Any
 
-from poolbench.pools import create_pool
+from poolbench.pools import checked, create_pool
 
 
 def floor_pairs(n: int) -> float:
@@ -57,6 +57,8 @@ VARIANTS: dict[str, Callable[[], Any]] = {
     "freelist reset=list.clear": lambda: create_pool("freelist", list, reset=list.clear),
     "sync reset=def": lambda: create_pool("sync", list, sharded=False, reset=python_reset),
     "freelist reset=def": lambda: create_pool("freelist", list, reset=python_reset),
+    "sync checked (doctor)": lambda: checked(create_pool("sync", list, sharded=False)),
+    "freelist checked (doctor)": lambda: checked(create_pool("freelist", list)),
 }
 
 
@@ -78,6 +80,8 @@ def single_thread(repeats: int, pairs: int) -> None:
 
 def threaded(threads_list: list[int], pairs: int) -> None:
     names = ["sync", "sync sharded", "freelist", "bounded", "locked", "queue"]
+    if threads_list == [1]:
+        return
     print(f"\nthreads sharing one pool: total get+put pairs per second (each thread {pairs:,} pairs)\n")
     print("| strategy | " + " | ".join(f"{t} thr" for t in threads_list) + " | 8 thr / 1 thr |")
     print("|---|" + "--:|" * (len(threads_list) + 1))

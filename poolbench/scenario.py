@@ -75,6 +75,16 @@ class Scenario:
         """Whether the pool should keep ``obj`` on put (leave undefined to keep everything)."""
         return True
 
+    def fingerprint(self, obj: Any) -> Any:
+        """The state ``poolbench doctor`` compares a reused object by (default: its contents).
+
+        Define it when reuse without a reset is intended: a buffer every read overwrites can say
+        ``return len(buf)``, so leftover bytes are not reported as dirty reuse.
+        """
+        from .pools import fingerprint
+
+        return fingerprint(obj)
+
     def use(self, obj: Any) -> None:
         """One operation's work with ``obj``."""
         raise NotImplementedError(f"{type(self).__name__} must define use()")

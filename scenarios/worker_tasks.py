@@ -48,6 +48,7 @@ class WorkerTasks(Scenario):
         return Task()
 
     def reset(self, task: Task) -> None:
+        task.seq = 0
         task.result = 0
         task.done = None
 

@@ -1,8 +1,9 @@
-"""poolbench's command line: ``poolbench run|compare|show|list|merge|plot``."""
+"""poolbench's command line: ``poolbench run|compare|show|list|merge|plot|doctor``."""
 
 from __future__ import annotations
 
 from . import compare as _compare  # noqa: F401 - registers the command
+from . import doctor as _doctor  # noqa: F401
 from . import list as _list  # noqa: F401
 from . import merge as _merge  # noqa: F401
 from . import plot as _plot  # noqa: F401

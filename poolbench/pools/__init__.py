@@ -23,6 +23,7 @@ from typing import Any
 from ..errors import PoolClosed, PoolError, PoolMisuse, PoolTimeout
 from ._base import Pool, PoolStats, max_len
 from ._bounded import BoundedPool
+from ._checked import Checker, Finding, checked, fingerprint
 from ._simple import FreeListPool, LockedPool, NoPool, QueuePool
 from ._sync import SyncPool
 
@@ -46,6 +47,8 @@ def create_pool(strategy: str, new: Any, **options: Any) -> Pool[Any]:
 __all__ = [
     "STRATEGIES",
     "BoundedPool",
+    "Checker",
+    "Finding",
     "FreeListPool",
     "LockedPool",
     "NoPool",
@@ -57,6 +60,8 @@ __all__ = [
     "PoolTimeout",
     "QueuePool",
     "SyncPool",
+    "checked",
     "create_pool",
+    "fingerprint",
     "max_len",
 ]

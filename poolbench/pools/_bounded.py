@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from ..errors import PoolClosed, PoolMisuse, PoolTimeout
 from ._base import Accept, New, Pool, PoolStats, Reset, T
+from ._checked import maybe_check
 
 _DEFAULT = -1.0
 
@@ -59,6 +60,7 @@ class BoundedPool(Pool[T]):
         self._gets = self._puts = self._misses = self._drops = self._cleared = 0
         self._waits = self._timeouts = 0
         self._wait_seconds = 0.0
+        maybe_check(self)
 
     def get(self, timeout: float | None = _DEFAULT) -> T:
         if timeout == _DEFAULT:

@@ -9,6 +9,7 @@ from collections import deque
 from typing import Any
 
 from ._base import Accept, New, Pool, PoolStats, Reset, T, count_value
+from ._checked import maybe_check
 from ._sync import _fast_get
 
 
@@ -36,6 +37,7 @@ class NoPool(Pool[T]):
 
         self.get = get  # type: ignore[method-assign]
         self.put = put  # type: ignore[method-assign]
+        maybe_check(self)
 
     def clear(self) -> None:
         pass
@@ -112,6 +114,7 @@ class FreeListPool(Pool[T]):
             get, put = _counting(get, put, self._gets, self._puts)
         self.get = get  # type: ignore[method-assign]
         self.put = put  # type: ignore[method-assign]
+        maybe_check(self)
 
     def clear(self) -> None:
         while True:
@@ -165,6 +168,7 @@ class LockedPool(Pool[T]):
         self._lock = threading.Lock()
         self._counting = counting
         self._gets = self._puts = self._misses = self._drops = self._cleared = 0
+        maybe_check(self)
 
     def get(self) -> T:
         with self._lock:
@@ -235,6 +239,7 @@ class QueuePool(Pool[T]):
         self._gets, self._puts = itertools.count(), itertools.count()
         self._counting = counting
         self._cleared = 0
+        maybe_check(self)
 
     def get(self) -> T:
         if self._counting:

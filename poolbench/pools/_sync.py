@@ -35,6 +35,7 @@ from collections import deque
 from typing import Any, Generic
 
 from ._base import Accept, New, Pool, PoolStats, Reset, T, count_value
+from ._checked import maybe_check
 
 
 def _free_threaded() -> bool:
@@ -213,6 +214,7 @@ class SyncPool(Pool[T]):
         self.get = get  # type: ignore[method-assign]
         self.put = put  # type: ignore[method-assign]
         _watch(self._core)
+        maybe_check(self)
 
     def _make_slow(self, new: New[T] | None, reset: Reset[T] | None) -> New[T]:
         victim = self._core.victim

@@ -1,0 +1,270 @@
+"""Checking mode: find pool misuse (the doctor), at no cost to pools that are not checked.
+
+``checked(pool)`` replaces the pool's ``get``/``put`` with checking versions that call the
+originals; ``POOLBENCH_CHECK=1`` in the environment does it to every pool created in the process
+and prints the findings to stderr at exit. Unchecked pools keep their fast ``get``/``put``.
+
+Findings (``Finding.kind``):
+
+* ``leak``: taken and never returned (reported by :func:`Checker.finish` or at exit). bytearray,
+  dict and list cannot be weakly referenced, so objects out are tracked by identity, held.
+* ``double-put``: the same object returned twice with no ``get`` between (the second put is not
+  passed on: the pool would hand the object to two borrowers).
+* ``foreign-put``: an object returned that this pool never handed out.
+* ``dirty-reuse``: an object handed out again whose fingerprint differs from a fresh object's.
+* ``use-after-put``: an object changed while it sat in the pool (fingerprint at ``put`` against
+  fingerprint before the next ``get``).
+* ``pinned-bytes``: the pool keeps objects far larger than the ones it usually hands out.
+
+A race mode (``race=0.25``) drops that fraction of puts at random, as Go's race detector does,
+to expose code that assumes ``put`` then ``get`` returns the same object.
+"""
+
+from __future__ import annotations
+
+import atexit
+import dataclasses
+import os
+import random
+import statistics
+import sys
+import threading
+import zlib
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._base import Pool
+
+HINTS = {
+    "leak": "return every object you take: use `with pool.borrow() as obj:`, or put() in a finally block",
+    "double-put": "put each object once; drop your reference after put() so it cannot be returned again",
+    "foreign-put": "only put() objects this pool handed out (or create them through the pool's get())",
+    "dirty-reuse": "reset objects before reuse: pass reset= to the pool (or define reset() in the scenario)",
+    "use-after-put": "do not touch an object after put(); put() it only when you are done with it",
+    "pinned-bytes": "drop oversized objects on put: accept=max_len(limit), as Go's fmt does above 64 KiB",
+}
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_TRACKED_IDLE = 1024
+_CHECKED_PER_GET = 16
+
+
+def call_site(depth: int = 2) -> str:
+    """``file:line in function`` of the first caller outside poolbench (skipping the harness)."""
+    frame = sys._getframe(depth)
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame = frame.f_back  # type: ignore[assignment]
+    if frame is None:
+        return "?"
+    code = frame.f_code
+    return f"{code.co_filename}:{frame.f_lineno} in {code.co_name}"
+
+
+def fingerprint(obj: Any) -> Any:
+    """The state a reused object is compared by: length and a contents checksum for buffers,
+    lists and dicts, fields for dataclasses and slotted objects, ``__dict__`` otherwise."""
+    if isinstance(obj, (bytearray, bytes, memoryview)):
+        return (len(obj), zlib.crc32(obj))
+    if isinstance(obj, (list, tuple)):
+        return (type(obj).__name__, len(obj), tuple(_leaf(x) for x in obj))
+    if isinstance(obj, dict):
+        return ("dict", len(obj), tuple((k, _leaf(v)) for k, v in obj.items()))
+    if dataclasses.is_dataclass(obj):
+        return tuple((f.name, _leaf(getattr(obj, f.name, None))) for f in dataclasses.fields(obj))
+    slots = [s for cls in type(obj).__mro__ for s in getattr(cls, "__slots__", ())]
+    if slots:
+        return tuple((s, _leaf(getattr(obj, s, None))) for s in slots)
+    if hasattr(obj, "__dict__"):
+        return tuple((k, _leaf(v)) for k, v in sorted(vars(obj).items()))
+    return repr(obj)
+
+
+def _leaf(value: Any) -> Any:
+    if isinstance(value, (int, float, str, bool, type(None))):
+        return value
+    if isinstance(value, (bytearray, bytes)):
+        return (len(value), zlib.crc32(value))
+    if isinstance(value, (list, tuple, dict, set)):
+        return (type(value).__name__, len(value), repr(value)[:200])
+    return type(value).__name__
+
+
+@dataclass
+class Finding:
+    kind: str
+    site: str
+    count: int = 1
+    detail: str = ""
+
+    @property
+    def hint(self) -> str:
+        return HINTS[self.kind]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "count": self.count,
+            "site": self.site,
+            "detail": self.detail,
+            "hint": self.hint,
+        }
+
+
+@dataclass
+class Checker:
+    """The bookkeeping of one checked pool."""
+
+    name: str
+    fingerprint: Callable[[Any], Any] = fingerprint
+    race: float = 0.0
+    findings: dict[tuple[str, str], Finding] = field(default_factory=dict)
+    out: dict[int, tuple[Any, str]] = field(default_factory=dict)
+    idle: OrderedDict[int, tuple[Any, Any, str]] = field(default_factory=OrderedDict)
+    """Objects put and not yet taken again: (object, fingerprint at put, put's call site)."""
+    fresh: Any = None
+    has_fresh: bool = False
+    sizes: list[int] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    rng: random.Random = field(default_factory=lambda: random.Random(0))
+
+    def add(self, kind: str, site: str, detail: str = "") -> None:
+        key = (kind, site)
+        if key in self.findings:
+            self.findings[key].count += 1
+        else:
+            self.findings[key] = Finding(kind, site, 1, detail)
+
+    def on_get(self, obj: Any, site: str) -> None:
+        key = id(obj)
+        with self.lock:
+            reused = self.idle.pop(key, None)  # (object, fingerprint, site) if it came back
+            if reused is not None:
+                if key in self.out:
+                    self.add("double-put", site, "handed out while already out")
+            elif not self.has_fresh:
+                self.fresh, self.has_fresh = self.fingerprint(obj), True
+            self.out[key] = (obj, site)
+            if len(self.sizes) < 4096:
+                self.sizes.append(sys.getsizeof(obj))
+        if reused is not None and self.has_fresh and self.fingerprint(obj) != self.fresh:
+            self.add("dirty-reuse", site, f"{type(obj).__name__} differs from a fresh one")
+
+    def check_idle(self, site: str) -> None:
+        """Before a get: has any object in the pool changed since it was put?"""
+        with self.lock:
+            # The most recent ones: LIFO pools hand those out next, and checking all would make
+            # a get cost O(pool size).
+            items = list(self.idle.items())[-_CHECKED_PER_GET:]
+        for key, (obj, at_put, put_site) in items:
+            if self.fingerprint(obj) != at_put:
+                self.add(
+                    "use-after-put",
+                    put_site,
+                    f"{type(obj).__name__} changed after this put(), found at {site}",
+                )
+                with self.lock:
+                    if key in self.idle:
+                        self.idle[key] = (obj, self.fingerprint(obj), put_site)
+
+    def on_put(self, obj: Any, site: str) -> bool:
+        """Whether the put may go on to the pool."""
+        key = id(obj)
+        with self.lock:
+            if key not in self.out:
+                if key in self.idle:
+                    self.add("double-put", site, "put twice without a get between")
+                    return False
+                self.add("foreign-put", site, f"a {type(obj).__name__} this pool never handed out")
+            self.out.pop(key, None)
+            self.idle[key] = (obj, self.fingerprint(obj), site)
+            while len(self.idle) > _TRACKED_IDLE:
+                self.idle.popitem(last=False)
+        return not (self.race and self.rng.random() < self.race)
+
+    def finish(self) -> list[Finding]:
+        """Leaks (objects still out) and pinned memory, then every finding so far."""
+        with self.lock:
+            out = list(self.out.values())
+            idle = [(obj, site) for obj, _, site in self.idle.values()]
+        for _obj, site in out:
+            self.add("leak", site, "taken and never returned")
+        self.out.clear()
+        if idle and self.sizes:
+            typical = statistics.median(self.sizes)
+            biggest, site = max(((sys.getsizeof(o), s) for o, s in idle), key=lambda pair: pair[0])
+            retained = sum(sys.getsizeof(o) for o, _ in idle)
+            if biggest > 8 * typical and biggest >= 64 * 1024:
+                self.add("pinned-bytes", site,
+                         f"the pool keeps a {biggest:,} B object put here; a typical one is {typical:,.0f} B "
+                         f"({retained:,} B idle in all)")  # fmt: skip
+        return list(self.findings.values())
+
+
+_all: list[Checker] = []
+
+
+def checked(
+    pool: Pool[Any],
+    *,
+    fingerprint: Callable[[Any], Any] = fingerprint,
+    race: float = 0.0,
+    name: str | None = None,
+) -> Pool[Any]:
+    """Make ``pool`` a checking pool, in place (it is returned for convenience).
+
+    ``pool.checker`` then holds the :class:`Checker`; ``pool.checker.finish()`` returns findings.
+    """
+    checker = Checker(name or f"{type(pool).__name__} at {call_site(2)}", fingerprint, race)
+    inner_get, inner_put = pool.get, pool.put
+
+    def get(*args: Any, **kwargs: Any) -> Any:
+        site = call_site(2)
+        checker.check_idle(site)
+        obj = inner_get(*args, **kwargs)
+        checker.on_get(obj, site)
+        return obj
+
+    def put(obj: Any) -> None:
+        if checker.on_put(obj, call_site(2)):
+            inner_put(obj)
+
+    pool.get = get  # type: ignore[method-assign]
+    pool.put = put  # type: ignore[method-assign]
+    pool.checker = checker  # type: ignore[attr-defined]
+    _all.append(checker)
+    return pool
+
+
+def maybe_check(pool: Pool[Any]) -> None:
+    """Called by every pool's constructor: checks it when ``POOLBENCH_CHECK=1``."""
+    if os.environ.get("POOLBENCH_CHECK") == "1":
+        race = float(os.environ.get("POOLBENCH_CHECK_RACE", "0") or 0)
+        checked(pool, race=race, name=f"{type(pool).__name__} created at {call_site(3)}")
+        _register_exit_report()
+
+
+_registered = False
+
+
+def _register_exit_report() -> None:
+    global _registered
+    if not _registered:
+        atexit.register(_report_at_exit)
+        _registered = True
+
+
+def format_findings(findings: list[Finding]) -> str:
+    lines = []
+    for f in findings:
+        lines.append(f"  {f.kind} x{f.count} at {f.site}" + (f": {f.detail}" if f.detail else ""))
+        lines.append(f"    fix: {f.hint}")
+    return "\n".join(lines)
+
+
+def _report_at_exit() -> None:
+    findings = [f for checker in _all for f in checker.finish()]
+    if findings:
+        print(f"poolbench check: {len(findings)} finding(s)\n{format_findings(findings)}", file=sys.stderr)
+    else:
+        print(f"poolbench check: {len(_all)} pool(s) checked, no misuse found", file=sys.stderr)
