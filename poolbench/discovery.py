@@ -122,8 +122,32 @@ def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}{where}"
 
 
+def builtin_package() -> ModuleType:
+    """``poolbench.scenarios``: installed from the top-level ``scenarios/`` folder.
+
+    Imported from a source checkout that was not installed (``python -m poolbench`` in the
+    repository), the package has no such subfolder; the sibling ``scenarios/`` folder is then
+    registered under that name, so the built-ins load the same way.
+    """
+    try:
+        return importlib.import_module(BUILTIN_PACKAGE)
+    except ModuleNotFoundError:
+        sibling = Path(__file__).resolve().parent.parent / "scenarios" / "__init__.py"
+        if not sibling.exists():
+            raise
+        spec = importlib.util.spec_from_file_location(
+            BUILTIN_PACKAGE, sibling, submodule_search_locations=[str(sibling.parent)]
+        )
+        if spec is None or spec.loader is None:
+            raise
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[BUILTIN_PACKAGE] = module
+        spec.loader.exec_module(module)
+        return module
+
+
 def _builtin_files() -> dict[str, Path]:
-    package = importlib.import_module(BUILTIN_PACKAGE)
+    package = builtin_package()
     folder = Path(next(iter(package.__path__)))
     return {p.stem: p for p in sorted(folder.glob("*.py")) if not p.name.startswith("_")}
 
@@ -211,6 +235,8 @@ def load_ref(ref: ScenarioRef) -> type[Scenario]:
     elif ref.kind == "entry-point":
         module = importlib.import_module(ref.location.partition(":")[0])
     else:
+        if ref.kind == "builtin":
+            builtin_package()
         module = importlib.import_module(ref.location)
     cls = getattr(module, ref.class_name, None)
     if not (isinstance(cls, type) and issubclass(cls, Scenario)):

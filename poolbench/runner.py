@@ -103,15 +103,30 @@ def _describe_exit(code: int) -> str:
     return f"the worker exited with code {code}"
 
 
-def run_worker(
-    python: str, spec: dict[str, Any], timeout: float, env: dict[str, str] | None = None
-) -> dict[str, Any] | WorkerFailure:
+def worker_command(python: str) -> tuple[list[str], dict[str, str] | None]:
+    """How to start a worker that imports the same poolbench as this process.
+
+    ``-P`` keeps the current directory off the worker's path: run from a checkout, ``-m`` would
+    otherwise import the checkout's source instead of the installed package. With this
+    interpreter, the worker's path starts with the folder this poolbench was imported from; another
+    interpreter (``--python``) uses the poolbench installed in it.
+    """
+    if python != sys.executable:
+        return [python, "-P", "-m", "poolbench.worker"], None
+    home = str(Path(__file__).resolve().parent.parent)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (home, env.get("PYTHONPATH")) if p)
+    return [sys.executable, "-P", "-m", "poolbench.worker"], env
+
+
+def run_worker(python: str, spec: dict[str, Any], timeout: float) -> dict[str, Any] | WorkerFailure:
     """Run one worker process; its answer, or why there is none."""
+    command, env = worker_command(python)
     with tempfile.TemporaryDirectory(prefix="poolbench-worker-") as tmp:
         out = Path(tmp) / "answer.json"
         spec = {**spec, "out": str(out)}
         proc = subprocess.Popen(
-            [python, "-m", "poolbench.worker"],
+            command,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -151,7 +166,7 @@ def check_python(python: str) -> dict[str, Any]:
     """The interpreter ``--python`` names must exist and import poolbench's worker."""
     probe = "import json, poolbench.env as e; print(json.dumps(e.interpreter()))"
     try:
-        done = subprocess.run([python, "-c", probe], capture_output=True, text=True, timeout=60)
+        done = subprocess.run([python, "-P", "-c", probe], capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise UsageError(f"cannot run --python {python}: {exc}") from None
     if done.returncode != 0:
