@@ -6,8 +6,8 @@ it to measure, and must not pay for the parent's rendering.
 
 from __future__ import annotations
 
-from .scenario import Scenario
+from .scenario import Scenario, SkipScenario
 
 __version__ = "0.1.0"
 
-__all__ = ["Scenario", "__version__"]
+__all__ = ["Scenario", "SkipScenario", "__version__"]

@@ -303,8 +303,8 @@ def compare_results(
             out.only_base.append(b)
             continue
         if b.status != "ok" or c.status != "ok":
-            which = "base" if b.status != "ok" else "candidate"
-            out.failed.append((b, f"failed in the {which}: {(b if b.status != 'ok' else c).error}"))
+            which, bad = ("base", b) if b.status != "ok" else ("candidate", c)
+            out.failed.append((b, f"{bad.status} in the {which}: {bad.error}"))
             continue
         cc = compare_cells(b, c, thresholds, metrics)
         out.cells.append(cc)

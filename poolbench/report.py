@@ -30,6 +30,14 @@ class CellReport:
         return 1e9 / self.time.median if self.time and self.time.median > 0 else None
 
     @property
+    def waits(self) -> tuple[int, float, int] | None:
+        """(gets that waited, total wait ms, timeouts) of a pool that makes callers wait."""
+        s = self.cell.pool_stats
+        if not s or not (s.get("waits") or s.get("timeouts") or s.get("in_use") is not None):
+            return None
+        return int(s.get("waits", 0)), 1000 * float(s.get("wait_seconds", 0.0)), int(s.get("timeouts", 0))
+
+    @property
     def verdict(self) -> str | None:
         return self.speedup.verdict if self.speedup else None
 

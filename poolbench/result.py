@@ -63,7 +63,7 @@ class Cell:
     pool: str
     threads: int
     params: dict[str, Any]
-    status: str = "ok"  # "ok" | "failed"
+    status: str = "ok"  # "ok" | "failed" | "skipped"
     error: str | None = None
     runs: list[Run] = field(default_factory=list)
     latency_ns: list[float] = field(default_factory=list)
@@ -113,4 +113,7 @@ class Result:
     complete: bool = False
 
     def failed(self) -> list[Cell]:
-        return [c for c in self.cells if c.status != "ok"]
+        return [c for c in self.cells if c.status == "failed"]
+
+    def skipped(self) -> list[Cell]:
+        return [c for c in self.cells if c.status == "skipped"]

@@ -23,7 +23,7 @@ from .discovery import ScenarioRef
 from .errors import UsageError
 from .measure import Settings
 from .params import resolve
-from .pools import STRATEGIES
+from .pools import STRATEGIES, plugins
 from .result import AllocStats, Cell, GcStats, Run
 from .scenario import Scenario
 
@@ -47,10 +47,15 @@ def check_pools(pools: Sequence[str]) -> tuple[str, ...]:
     """Known pool names, ``none`` first (always measured: every speedup is taken against it)."""
     unknown = [p for p in pools if p not in STRATEGIES]
     if unknown:
-        raise UsageError(
-            f"unknown pool strategy {', '.join(map(repr, unknown))}",
-            hint=f"known: {', '.join(STRATEGIES)}",
-        )
+        found, problems = plugins()
+        unknown = [p for p in unknown if p not in found]
+        if unknown:
+            hint = f"known: {', '.join([*STRATEGIES, *found])}"
+            broken = [f"{name} ({error})" for name, error in problems if name in unknown]
+            raise UsageError(
+                f"unknown pool strategy {', '.join(map(repr, unknown))}",
+                hint=hint + ("; plugins that failed to load: " + "; ".join(broken) if broken else ""),
+            )
     return ("none", *(p for p in dict.fromkeys(pools) if p != "none"))
 
 
@@ -92,6 +97,7 @@ def plan(
 class WorkerFailure:
     message: str
     detail: str = ""
+    skipped: bool = False
 
 
 def _describe_exit(code: int) -> str:
@@ -149,6 +155,8 @@ def run_worker(python: str, spec: dict[str, Any], timeout: float) -> dict[str, A
                 return WorkerFailure("the worker wrote a corrupt answer", stderr[-2000:])
             if answer.get("ok"):
                 return answer
+            if "skip" in answer:
+                return WorkerFailure(str(answer["skip"]), skipped=True)
             return WorkerFailure(str(answer.get("error")), str(answer.get("traceback", "")))
         tail = "\n".join(stderr.strip().splitlines()[-5:])
         return WorkerFailure(_describe_exit(proc.returncode), tail)
@@ -232,7 +240,7 @@ def cells_of(group: Group, answers: list[dict[str, Any]], failure: WorkerFailure
     for pool in group.pools:
         cell = Cell(group.ref.name, pool, group.threads, dict(group.params))
         if failure is not None:
-            cell.status = "failed"
+            cell.status = "skipped" if failure.skipped else "failed"
             cell.error = failure.message
             cells.append(cell)
             continue

@@ -29,6 +29,11 @@ from itertools import repeat
 from typing import Any, ClassVar
 
 
+class SkipScenario(Exception):
+    """Raise it (from ``setup``, say) when a scenario cannot run here: its cells are marked
+    skipped with the message, which should say how to make it run; the run still succeeds."""
+
+
 class Scenario:
     """Base class of every scenario; override :meth:`new` and :meth:`use`, optionally more."""
 

@@ -245,7 +245,7 @@ def _cell(r: _Reader, data: Any, where: str) -> Cell:
         )
     threads = r.get(data, "threads", int, where)
     status = r.get(data, "status", str, where)
-    if status not in ("ok", "failed"):
+    if status not in ("ok", "failed", "skipped"):
         raise r.fail(f"{where}.status", f"unknown status {status!r}")
     if threads < 1:
         raise r.fail(f"{where}.threads", "must be >= 1")

@@ -16,6 +16,7 @@ from typing import Any
 from . import __version__, env
 from .discovery import ScenarioRef, load_ref
 from .measure import Settings, build_strategies, measure_group
+from .scenario import SkipScenario
 
 
 def run_spec(spec: dict[str, Any]) -> dict[str, Any]:
@@ -50,6 +51,8 @@ def main() -> int:
     try:
         limit_memory(spec.get("memory_limit"))
         answer = run_spec(spec)
+    except SkipScenario as exc:
+        answer = {"ok": False, "skip": str(exc)}
     except BaseException as exc:  # noqa: BLE001 - every failure is reported to the parent
         frames = traceback.extract_tb(exc.__traceback__)
         where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else ""
@@ -63,7 +66,7 @@ def main() -> int:
     with open(tmp, "w", encoding="utf-8") as f:
         json.dump(answer, f)
     os.replace(tmp, spec["out"])
-    return 0 if answer["ok"] else 3
+    return 0 if answer["ok"] or "skip" in answer else 3
 
 
 if __name__ == "__main__":

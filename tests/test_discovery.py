@@ -10,7 +10,7 @@ from poolbench.errors import UsageError
 
 def test_builtins_are_found_from_any_directory():
     found = discover()
-    assert set(found.builtins()) == {"bytes-buffer", "json-struct", "worker-tasks"}
+    assert set(found.builtins()) == {"bytes-buffer", "db-connections", "json-struct", "worker-tasks"}
     assert found.problems == []
 
 

@@ -19,7 +19,7 @@ def _console(stderr: bool) -> Console:
     console = Console(stderr=stderr)
     if not console.is_terminal:
         # CI logs and pipes: rich would assume 80 columns and fold tables and messages.
-        console = Console(stderr=stderr, width=150)
+        console = Console(stderr=stderr, width=200)
     return console
 
 

@@ -8,7 +8,7 @@ from rich.table import Table
 
 from ..discovery import discover
 from ..params import format_size
-from ..pools import STRATEGIES
+from ..pools import STRATEGIES, plugins
 from ._app import app, console, warn
 from .run import ScenarioDirs
 
@@ -41,6 +41,16 @@ def list_(scenarios_dir: ScenarioDirs = None) -> None:
     for name, pool_cls in STRATEGIES.items():
         doc = (pool_cls.__doc__ or "").strip().splitlines()
         pools.add_row(name, f"poolbench.pools.{pool_cls.__name__}", doc[0].replace("``", "") if doc else "")
+    found_plugins, problems = plugins()
+    for name, factory in found_plugins.items():
+        doc = (factory.__doc__ or "").strip().splitlines()
+        pools.add_row(
+            name,
+            f"plugin {factory.__module__}.{factory.__qualname__}",
+            doc[0].replace("``", "") if doc else "",
+        )
     console.print(pools)
+    for name, error in problems:
+        warn(f"pool plugin {name} did not load: {error}")
     for problem in found.problems:
         warn(f"{problem.source} did not load: {problem.error}")

@@ -139,6 +139,8 @@ def run(
 
         for written in plot_files(result, outcome.path, None, ["png"]):
             console.print(f"wrote [bold]{written}[/]")
+    for cell in result.skipped()[:1]:
+        warn(f"{len(result.skipped())} cell(s) skipped: {cell.error}")
     failed = result.failed()
     if failed:
         warn(f"{len(failed)} cell(s) failed; the others were measured and saved")

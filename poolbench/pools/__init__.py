@@ -33,13 +33,38 @@ STRATEGIES: dict[str, type[Pool[Any]]] = {
 """The built-in strategies by the short name ``poolbench run --pool`` takes."""
 
 
+PLUGIN_GROUP = "poolbench.pools"
+
+
+def plugins() -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """Pool factories published by installed packages under the entry-point group
+    ``poolbench.pools`` (name → ``factory(new, **options)``), and the ones that failed to load.
+
+    Loaded when asked for (``poolbench list``, ``run --pool NAME``), never at import time.
+    """
+    from importlib import metadata
+
+    found: dict[str, Any] = {}
+    problems: list[tuple[str, str]] = []
+    for ep in metadata.entry_points(group=PLUGIN_GROUP):
+        if ep.name in STRATEGIES:
+            problems.append((ep.name, f"{ep.value} clashes with the built-in strategy {ep.name!r}"))
+            continue
+        try:
+            found[ep.name] = ep.load()
+        except Exception as exc:  # noqa: BLE001 - a broken plugin is reported by name
+            problems.append((ep.name, f"{ep.value}: {type(exc).__name__}: {exc}"))
+    return found, problems
+
+
 def create_pool(strategy: str, new: Any, **options: Any) -> Pool[Any]:
-    """Build the pool registered as ``strategy`` (see :data:`STRATEGIES`)."""
-    try:
-        factory: Any = STRATEGIES[strategy]
-    except KeyError:
-        known = ", ".join(STRATEGIES)
-        raise ValueError(f"unknown pool strategy {strategy!r} (known: {known})") from None
+    """Build the pool registered as ``strategy`` (:data:`STRATEGIES`, then pool plugins)."""
+    factory: Any = STRATEGIES.get(strategy)
+    if factory is None:
+        factory = plugins()[0].get(strategy)
+    if factory is None:
+        known = ", ".join([*STRATEGIES, *plugins()[0]])
+        raise ValueError(f"unknown pool strategy {strategy!r} (known: {known})")
     pool: Pool[Any] = factory(new, **options)
     return pool
 
@@ -64,4 +89,5 @@ __all__ = [
     "create_pool",
     "fingerprint",
     "max_len",
+    "plugins",
 ]

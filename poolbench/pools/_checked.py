@@ -47,6 +47,7 @@ HINTS = {
 }
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _TRACKED_IDLE = 1024
+_PENDING = object()
 _CHECKED_PER_GET = 16
 
 
@@ -157,7 +158,7 @@ class Checker:
             # a get cost O(pool size).
             items = list(self.idle.items())[-_CHECKED_PER_GET:]
         for key, (obj, at_put, put_site) in items:
-            if self.fingerprint(obj) != at_put:
+            if at_put is not _PENDING and self.fingerprint(obj) != at_put:
                 self.add(
                     "use-after-put",
                     put_site,
@@ -177,10 +178,20 @@ class Checker:
                     return False
                 self.add("foreign-put", site, f"a {type(obj).__name__} this pool never handed out")
             self.out.pop(key, None)
-            self.idle[key] = (obj, self.fingerprint(obj), site)
+            self.idle[key] = (obj, _PENDING, site)
             while len(self.idle) > _TRACKED_IDLE:
                 self.idle.popitem(last=False)
         return not (self.race and self.rng.random() < self.race)
+
+    def after_put(self, obj: Any) -> None:
+        """The state the object was left in by ``put`` (the pool's own put may change it, as
+        SQLAlchemy's check-in does): what it must still be at the next ``get``."""
+        key = id(obj)
+        state = self.fingerprint(obj)
+        with self.lock:
+            entry = self.idle.get(key)
+            if entry is not None and entry[0] is obj:
+                self.idle[key] = (obj, state, entry[2])
 
     def finish(self) -> list[Finding]:
         """Leaks (objects still out) and pinned memory, then every finding so far."""
@@ -228,6 +239,7 @@ def checked(
     def put(obj: Any) -> None:
         if checker.on_put(obj, call_site(2)):
             inner_put(obj)
+        checker.after_put(obj)
 
     pool.get = get  # type: ignore[method-assign]
     pool.put = put  # type: ignore[method-assign]

@@ -22,7 +22,8 @@ CSV_COLUMNS = [
     "scenario", "pool", "threads", "params", "status", "ns_per_op", "ns_per_op_ci_low",
     "ns_per_op_ci_high", "ops_per_sec", "p50_ns", "p99_ns", "allocs_per_op", "bytes_per_op",
     "gc0_per_kop", "gc1_per_kop", "gc2_per_kop", "gc_pause_ms", "peak_rss_bytes", "hit_rate",
-    "speedup", "speedup_ci_low", "speedup_ci_high", "verdict",
+    "speedup", "speedup_ci_low", "speedup_ci_high", "verdict", "pool_waits", "pool_wait_ms",
+    "pool_timeouts",
 ]  # fmt: skip
 
 
@@ -60,6 +61,9 @@ def row(r: CellReport) -> dict[str, str]:
         "speedup_ci_low": _num(s.ci_low if s else None),
         "speedup_ci_high": _num(s.ci_high if s else None),
         "verdict": s.verdict if s else "",
+        "pool_waits": _num(r.waits[0] if r.waits else None),
+        "pool_wait_ms": _num(r.waits[1] if r.waits else None),
+        "pool_timeouts": _num(r.waits[2] if r.waits else None),
     }
 
 
@@ -87,7 +91,7 @@ def to_markdown(result: Result, reports: Sequence[CellReport]) -> str:
         c = r.cell
         if c.status != "ok":
             lines.append(
-                f"| {c.scenario} | {format_params(c.params)} | {c.threads} | {c.pool} | failed: {c.error} | | | | | |"
+                f"| {c.scenario} | {format_params(c.params)} | {c.threads} | {c.pool} | {c.status}: {c.error} | | | | | |"
             )
             continue
         lines.append(

@@ -70,4 +70,12 @@ def speedup(r: CellReport) -> str:
     return f"{s.ratio:.2f}x [{s.ci_low:.2f}-{s.ci_high:.2f}]"
 
 
+def waits(r: CellReport) -> str:
+    w = r.waits
+    if w is None:
+        return "-"
+    n, ms, timeouts = w
+    return f"{n:,} / {duration(ms * 1e6) if n else '0 s'} / {timeouts}"
+
+
 VERDICT_WORDS = {"wins": "pooling wins", "loses": "pooling loses", "same": "no difference"}

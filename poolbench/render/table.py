@@ -29,12 +29,15 @@ def result_tables(result: Result, reports: Sequence[CellReport]) -> Group:
 
 def scenario_table(title: str, rows: list[CellReport]) -> Table:
     table = Table(title=title, title_justify="left", header_style="bold", pad_edge=False)
+    waits = any(r.waits for r in rows)
     for name, justify in (
         ("thr", "right"), ("pool", "left"), ("time/op", "right"), ("ops/s", "right"), ("p99", "right"),
         ("allocs/op", "right"), ("B/op", "right"), ("GC/1k ops\ngen0/1/2", "right"),
         ("GC pause", "right"), ("hits", "right"), ("speedup\n[95% CI]", "right"), ("verdict", "left"),
     ):  # fmt: skip
         table.add_column(name, justify=justify, no_wrap=name != "verdict")  # type: ignore[arg-type]
+    if waits:
+        table.add_column("pool waits\nn / time / timeouts", justify="right", no_wrap=True)
     previous = None
     for r in rows:
         c = r.cell
@@ -42,7 +45,8 @@ def scenario_table(title: str, rows: list[CellReport]) -> Table:
             table.add_section()
         previous = c.threads
         if c.status != "ok":
-            table.add_row(str(c.threads), c.pool, Text(f"failed: {c.error}", style="red"))
+            style = "red" if c.status == "failed" else "yellow"
+            table.add_row(str(c.threads), c.pool, Text(f"{c.status}: {c.error}", style=style))
             continue
         verdict = r.verdict
         table.add_row(
@@ -58,6 +62,7 @@ def scenario_table(title: str, rows: list[CellReport]) -> Table:
             fmt.percent(c.hit_rate),
             fmt.speedup(r),
             Text(fmt.VERDICT_WORDS[verdict], style=_VERDICT_STYLE[verdict]) if verdict else Text(""),
+            *([fmt.waits(r)] if waits else []),
         )
     return table
 
