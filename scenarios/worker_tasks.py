@@ -30,7 +30,6 @@ class WorkerTasks(Scenario):
 
     def setup(self) -> None:
         self.inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self.put: Callable[[Any], None] | None = None
         self.workers = [
             threading.Thread(target=self._work, daemon=True, name=f"poolbench-task-worker-{i}")
             for i in range(self.params["workers"])

@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from ..errors import UsageError
-from ..measure import MODES
 from ..merge import parse_shard
 from ..params import parse_int
 from ..report import report
@@ -123,7 +122,6 @@ def run(
         memory_limit=_memory_limit(memory_limit),
         resume=resume,
     )
-    assert request.mode in MODES
     with progress_bar() as on_progress:
         outcome = run_session(request, on_progress=on_progress)
     for problem in outcome.discovery.problems:
