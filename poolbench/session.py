@@ -13,11 +13,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
 from . import __version__, env, storage
 from .discovery import Discovery, discover
-from .errors import Interrupted, ResultExistsError, ResultFileError, UsageError
+from .errors import Interrupted, ResultFileError, UsageError
 from .measure import MODES, SMOKE, Settings
 from .merge import shard_of
 from .params import format_params, split_assignments
@@ -90,10 +89,6 @@ def run_session(
         existing.metadata.pop("interrupted", None)
         return _measure_and_save(
             existing, groups, settings, request, python, path, found, on_progress, overwrite=True
-        )
-    if path.exists() and not request.force:
-        raise ResultExistsError(
-            f"{path} exists", hint="pass --force to overwrite it, or --out to name another file"
         )
     started = datetime.now(UTC).isoformat(timespec="seconds")
     result = Result(
@@ -183,8 +178,3 @@ def _measure_and_save(
     result.metadata["date_finished"] = datetime.now(UTC).isoformat(timespec="seconds")
     storage.save(result, path, overwrite=True)
     return outcome
-
-
-def describe_interpreter(metadata: dict[str, Any]) -> str:
-    gil = "" if metadata.get("gil_enabled", True) else ", free-threaded"
-    return f"Python {metadata.get('python_version', '?')}{gil} on {metadata.get('cpu_model', '?')}"

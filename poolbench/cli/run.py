@@ -10,8 +10,9 @@ import typer
 from ..errors import UsageError
 from ..merge import parse_shard
 from ..params import parse_int
+from ..render.format import where
 from ..report import report
-from ..session import RunRequest, describe_interpreter, run_session
+from ..session import RunRequest, run_session
 from ._app import app, console, split_ints, split_list, warn
 from .progress import progress_bar
 
@@ -129,7 +130,7 @@ def run(
     result = outcome.result
     from ..render.table import print_result
 
-    console.print(f"[dim]{describe_interpreter(result.metadata)} · mode {request.mode}[/]")
+    console.print(f"[dim]{where(result.metadata)} · mode {request.mode}[/]")
     print_result(console, result, report(result))
     console.print(f"saved [bold]{outcome.path}[/]")
     if plot and any(c.status == "ok" for c in result.cells):

@@ -9,8 +9,8 @@ from typing import Annotated
 import typer
 
 from .. import storage
+from ..render.format import where
 from ..report import report
-from ..session import describe_interpreter
 from ._app import app, console, warn
 
 
@@ -36,9 +36,7 @@ def show(
     if format is ShowFormat.table:
         from ..render.table import print_result
 
-        console.print(
-            f"[dim]{describe_interpreter(result.metadata)} · mode {result.config.get('mode', '?')}[/]"
-        )
+        console.print(f"[dim]{where(result.metadata)} · mode {result.config.get('mode', '?')}[/]")
         print_result(console, result, reports)
         return
     from ..render import export

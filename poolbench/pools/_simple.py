@@ -8,9 +8,8 @@ import threading
 from collections import deque
 from typing import Any
 
-from ._base import Accept, New, Pool, PoolStats, Reset, T, count_value
+from ._base import Accept, New, Pool, PoolStats, Reset, T, count_value, fast_get, with_counting
 from ._checked import maybe_check
-from ._sync import _fast_get
 
 
 class NoPool(Pool[T]):
@@ -45,18 +44,6 @@ class NoPool(Pool[T]):
     def stats(self) -> PoolStats:
         misses = count_value(self._misses)
         return PoolStats(self.strategy, misses=misses, drops=0, retained=0, gets=misses)
-
-
-def _counting(get: Any, put: Any, gets: Any, puts: Any) -> tuple[Any, Any]:
-    def counting_get(get: Any = get) -> Any:
-        next(gets)
-        return get()
-
-    def counting_put(obj: Any, put: Any = put) -> None:
-        next(puts)
-        put(obj)
-
-    return counting_get, counting_put
 
 
 class FreeListPool(Pool[T]):
@@ -100,7 +87,7 @@ class FreeListPool(Pool[T]):
             next(misses)
             return new()
 
-        get: Any = _fast_get(items, slow, reset)
+        get: Any = fast_get(items, slow, reset)
         put: Any = items.append
         if accept is not None:
 
@@ -111,7 +98,7 @@ class FreeListPool(Pool[T]):
                     next(drops)
 
         if counting:
-            get, put = _counting(get, put, self._gets, self._puts)
+            get, put = with_counting(get, put, self._gets, self._puts)
         self.get = get  # type: ignore[method-assign]
         self.put = put  # type: ignore[method-assign]
         maybe_check(self)

@@ -34,7 +34,7 @@ import weakref
 from collections import deque
 from typing import Any, Generic
 
-from ._base import Accept, New, Pool, PoolStats, Reset, T, count_value
+from ._base import Accept, New, Pool, PoolStats, Reset, T, count_value, fast_get, with_counting
 from ._checked import maybe_check
 
 
@@ -63,32 +63,6 @@ def _drop_all(items: deque[Any]) -> int:
         except IndexError:
             return dropped
         dropped += 1
-
-
-def _fast_get(items: deque[T], slow: New[T], reset: Reset[T] | None) -> New[T]:
-    """``get`` over one deque: pop, else ``slow()``; free variables bound as default arguments.
-
-    Locals are faster than closure cells: 2.06x the bare list floor against 2.37x, measured here.
-    """
-    if reset is None:
-
-        def get(pop: Any = items.pop, slow: New[T] = slow) -> T:
-            try:
-                return pop()  # type: ignore[no-any-return]
-            except IndexError:
-                return slow()
-
-        return get
-
-    def get_reset(pop: Any = items.pop, slow: New[T] = slow, reset: Reset[T] = reset) -> T:
-        try:
-            obj: T = pop()
-        except IndexError:
-            return slow()
-        reset(obj)
-        return obj
-
-    return get_reset
 
 
 class _Shard:
@@ -210,7 +184,7 @@ class SyncPool(Pool[T]):
         if accept is not None:
             put = self._with_accept(put, accept)
         if counting:
-            get, put = self._with_counting(get, put)
+            get, put = with_counting(get, put, self._gets, self._puts)
         self.get = get  # type: ignore[method-assign]
         self.put = put  # type: ignore[method-assign]
         _watch(self._core)
@@ -235,7 +209,7 @@ class SyncPool(Pool[T]):
 
     def _make_shared(self, slow: New[T], reset: Reset[T] | None) -> tuple[Any, Any]:
         items = self._core.items
-        return _fast_get(items, slow, reset), items.append
+        return fast_get(items, slow, reset), items.append
 
     def _make_sharded(self, slow: New[T], reset: Reset[T] | None) -> tuple[Any, Any]:
         core = self._core
@@ -295,19 +269,6 @@ class SyncPool(Pool[T]):
                 next(drops)
 
         return checked_put
-
-    def _with_counting(self, get: Any, put: Any) -> tuple[Any, Any]:
-        gets, puts = self._gets, self._puts
-
-        def counting_get(get: Any = get) -> T:
-            next(gets)
-            return get()  # type: ignore[no-any-return]
-
-        def counting_put(obj: T, put: Any = put) -> None:
-            next(puts)
-            put(obj)
-
-        return counting_get, counting_put
 
     def clear(self) -> None:
         """Release every retained object now, the victim cache included.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..report import CellReport
 
 
@@ -76,6 +78,15 @@ def waits(r: CellReport) -> str:
         return "-"
     n, ms, timeouts = w
     return f"{n:,} / {duration(ms * 1e6) if n else '0 s'} / {timeouts}"
+
+
+def where(metadata: dict[str, Any]) -> str:
+    """``Python 3.11.7 (free-threaded), AMD EPYC, 2 CPUs``: the line titles and headers show."""
+    gil = "" if metadata.get("gil_enabled", True) else " (free-threaded)"
+    return (
+        f"Python {metadata.get('python_version', '?')}{gil}, {metadata.get('cpu_model', '?')}, "
+        f"{metadata.get('cpu_count', '?')} CPUs"
+    )
 
 
 VERDICT_WORDS = {"wins": "pooling wins", "loses": "pooling loses", "same": "no difference"}

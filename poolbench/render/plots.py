@@ -19,6 +19,7 @@ from ..compare import Comparison
 from ..params import format_params, format_size
 from ..report import CellReport, report
 from ..result import Cell, Result
+from .format import where
 
 # Okabe-Ito: distinguishable with every common form of colour blindness.
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
@@ -34,12 +35,6 @@ def _pyplot() -> Any:
     import matplotlib.pyplot as plt
 
     return plt
-
-
-def _where(result: Result) -> str:
-    m = result.metadata
-    gil = "" if m.get("gil_enabled", True) else " (free-threaded)"
-    return f"Python {m.get('python_version', '?')}{gil}, {m.get('cpu_model', '?')}, {m.get('cpu_count', '?')} CPUs"
 
 
 def _pool_colours(reports: Sequence[CellReport]) -> dict[str, str]:
@@ -59,6 +54,10 @@ def _group_label(cell: Cell, skip: Sequence[str] = ()) -> str:
     }
     params = format_params(shown)
     return f"{cell.scenario} [{params}]" if params else cell.scenario
+
+
+def _row_label(r: CellReport) -> str:
+    return f"{_group_label(r.cell)} · {r.cell.pool} · {r.cell.threads} thr"
 
 
 def throughput_figure(result: Result, reports: Sequence[CellReport]) -> Any | None:
@@ -94,7 +93,7 @@ def throughput_figure(result: Result, reports: Sequence[CellReport]) -> Any | No
         ax.legend(title="pool", fontsize=8)
     for ax in list(axes.flat)[len(groups) :]:
         ax.set_visible(False)
-    fig.suptitle(f"Throughput vs threads, pooled vs unpooled\n{_where(result)}", fontsize=11)
+    fig.suptitle(f"Throughput vs threads, pooled vs unpooled\n{where(result.metadata)}", fontsize=11)
     fig.tight_layout()
     return fig
 
@@ -109,7 +108,7 @@ def speedup_figure(result: Result, reports: Sequence[CellReport]) -> Any | None:
 
     height = max(2.5, 0.32 * len(rows) + 1.5)
     fig, ax = plt.subplots(figsize=(9, height))
-    labels = [f"{_group_label(r.cell)} · {r.cell.pool} · {r.cell.threads} thr" for r in rows]
+    labels = [_row_label(r) for r in rows]
     ys = list(range(len(rows)))[::-1]
     for y, r in zip(ys, rows, strict=True):
         s = r.speedup
@@ -129,7 +128,9 @@ def speedup_figure(result: Result, reports: Sequence[CellReport]) -> Any | None:
         fontsize=8,
         loc="best",
     )
-    ax.set_title(f"Speedup of each pool over allocating fresh, with 95% CI\n{_where(result)}", fontsize=11)
+    ax.set_title(
+        f"Speedup of each pool over allocating fresh, with 95% CI\n{where(result.metadata)}", fontsize=11
+    )
     fig.tight_layout()
     return fig
 
@@ -151,16 +152,14 @@ def gc_figure(result: Result, reports: Sequence[CellReport]) -> Any | None:
         ax.barh(ys, widths, left=left, color=PALETTE[gen], height=0.6, label=f"generation {gen}")
         left = [a + b for a, b in zip(left, widths, strict=True)]
     ax.set_yticks(ys)
-    ax.set_yticklabels(
-        [f"{_group_label(r.cell)} · {r.cell.pool} · {r.cell.threads} thr" for r in rows], fontsize=8
-    )
+    ax.set_yticklabels([_row_label(r) for r in rows], fontsize=8)
     ax.set_xlabel("collections per 1,000 operations")
     ax.legend(fontsize=8)
     ax.grid(axis="x", alpha=0.3)
     ax2.barh(ys, [r.gc_pause_ms or 0 for r in rows], color=PALETTE[3], height=0.6)
     ax2.set_xlabel("total GC pause in the GC pass (ms)")
     ax2.grid(axis="x", alpha=0.3)
-    fig.suptitle(f"Garbage collection, pooled vs unpooled\n{_where(result)}", fontsize=11)
+    fig.suptitle(f"Garbage collection, pooled vs unpooled\n{where(result.metadata)}", fontsize=11)
     fig.tight_layout()
     return fig
 
@@ -181,12 +180,10 @@ def latency_figure(result: Result, reports: Sequence[CellReport]) -> Any | None:
         ax.plot(r.p99_ns, y, "|", color=colours[r.cell.pool], markersize=12, mew=2)
     ax.set_xscale("log")
     ax.set_yticks(ys)
-    ax.set_yticklabels(
-        [f"{_group_label(r.cell)} · {r.cell.pool} · {r.cell.threads} thr" for r in rows], fontsize=8
-    )
+    ax.set_yticklabels([_row_label(r) for r in rows], fontsize=8)
     ax.set_xlabel("latency per operation (ns, log scale): dot = p50, bar = p99")
     ax.grid(axis="x", alpha=0.3, which="both")
-    ax.set_title(f"Latency per operation, p50 to p99\n{_where(result)}", fontsize=11)
+    ax.set_title(f"Latency per operation, p50 to p99\n{where(result.metadata)}", fontsize=11)
     fig.tight_layout()
     return fig
 
@@ -279,7 +276,9 @@ def sweep_figure(result: Result, reports: Sequence[CellReport]) -> Any | None:
         ax.set_title(f"{title}: {headline}" if headline else title, fontsize=10)
         ax.grid(alpha=0.3, which="both")
         ax.legend(title="pool", fontsize=8)
-    fig.suptitle(f"Parameter sweep: does pooling pay as {found[0][1]} grows?\n{_where(result)}", fontsize=11)
+    fig.suptitle(
+        f"Parameter sweep: does pooling pay as {found[0][1]} grows?\n{where(result.metadata)}", fontsize=11
+    )
     fig.tight_layout()
     return fig
 
