@@ -1,19 +1,28 @@
 """Comparing two results: the CI regression gate, as a function of two loaded results.
 
 Built around what was measured on shared 2-core runners: identical runs differ 1.3-1.8x in
-absolute time between processes, so
+absolute time between processes, and values of one process are not independent samples (they
+share its heap layout, its calibration and its moment). So:
 
-* **time** is compared after dividing each value by the reference workload timed in the same
-  round of the same worker (``measure.reference_work``): what remains is how much slower the
-  operation got *relative to this machine's speed at that moment*;
+* **the unit of replication is the worker process**: each process contributes one figure per
+  metric (the median of its values), and significance comes from how those figures vary between
+  processes (Welch's t-test on their logarithms, :func:`~poolbench.stats.log_shift`);
+* **time** is each value divided by the reference workload timed in the same round of the same
+  worker, on the cell's own threads (``harness.reference_work``): what remains is how much slower
+  the operation got *relative to this machine's speed at that moment*;
 * **speedup** (pooled cells) compares the same-round ``none / pool`` ratios, which need no
   normalizing at all;
+* **false alarms are controlled over the whole compare**: the p-values of every (cell, metric)
+  test are adjusted together (Holm-Bonferroni, :func:`~poolbench.stats.holm`), and the printed
+  ones are the adjusted ones; with 24 cells x 2 sampled metrics, unadjusted tests at 0.05 would
+  cry wolf in most identical runs;
 * **allocs**, **bytes** (allocations and bytes per op, counted by memray) and **gc** (collections
-  per 1k ops, single-thread cells) are deterministic up to rounding, and gated on their own
-  thresholds: the reliable signal on a noisy runner.
+  per 1k ops, single-thread cells) are deterministic, and gated on their own thresholds: the
+  reliable signal on a noisy runner.
 
-A time or speedup change is a **regression** only when it is significant (Mann-Whitney U,
-two-sided, alpha 0.05, scipy; the benchstat method) *and* larger than its threshold.
+A time or speedup change is a **regression** only when it is significant after adjustment *and*
+larger than its threshold. Each also carries the smallest change the pair of runs could have
+detected (``detectable``), so a pass is read with its power.
 """
 
 from __future__ import annotations
@@ -27,11 +36,13 @@ from typing import Any
 
 from .errors import ResultFileError, UsageError
 from .result import Cell, Result
-from .stats import mann_whitney, ratio_ci
+from .stats import Shift, holm, log_shift
 
 ALPHA = 0.05
-MIN_SAMPLES = 4
-"""benchstat's floor: with fewer than 4 values a side, no difference can be called."""
+"""The family-wise error rate of one compare: the chance of any false alarm among all its tests."""
+MIN_PROCESSES = 3
+"""With fewer than 3 worker processes a side, the spread between processes is not known well
+enough to call a difference (files from ``--quick`` before format 2 had 2)."""
 METRICS = ("time", "speedup", "allocs", "bytes", "gc")
 ENV_KEYS = (
     "python_version",
@@ -103,9 +114,13 @@ class MetricChange:
     ci_low: float | None = None
     ci_high: float | None = None
     p_value: float | None = None
+    """Adjusted for every sampled test of the compare (Holm-Bonferroni)."""
     mark: str = "~"  # faster | slower | ~ (time, speedup); more | fewer | = (counts)
     regression: bool = False
     note: str = ""
+    detectable: float | None = None
+    """The smallest relative change this pair of runs could have called significant, at the
+    strictest adjusted alpha (alpha / number of tests); a pass says nothing of smaller changes."""
 
 
 @dataclass(frozen=True)
@@ -129,104 +144,117 @@ class Comparison:
     only_base: list[Cell] = field(default_factory=list)
     only_cand: list[Cell] = field(default_factory=list)
     failed: list[tuple[Cell, str]] = field(default_factory=list)
+    """Cells not compared because they did not measure in the base (or in neither)."""
+    broken: list[tuple[Cell, str]] = field(default_factory=list)
+    """Cells that measured in the base and failed, or are missing, in the candidate: regressions."""
     env_differences: list[tuple[str, Any, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     thresholds: dict[str, Threshold] = field(default_factory=dict)
     geomean_time: float | None = None
+    tests: int = 0
+    """How many sampled tests the p-values were adjusted over."""
 
     @property
     def regressions(self) -> list[tuple[CellComparison, MetricChange]]:
         return [(c, m) for c in self.cells for m in c.changes if m.regression]
 
+    @property
+    def failing(self) -> bool:
+        """Whether the gate fails: a regression, or a cell the candidate broke or lost."""
+        return bool(self.regressions or self.broken)
 
-def compare_samples(
-    metric: str, base: Sequence[float], cand: Sequence[float], threshold: Threshold, *, higher_is_worse: bool
+
+@dataclass(frozen=True)
+class _Sampled:
+    """A sampled metric's figures before the p-values of the whole compare are adjusted."""
+
+    metric: str
+    base: float | None
+    cand: float | None
+    shift: Shift | None
+    note: str = ""
+
+
+def per_process(runs: Sequence[Sequence[float]]) -> list[float]:
+    """One figure per worker process: the median of its values."""
+    return [statistics.median(r) for r in runs if r]
+
+
+def sample_metric(metric: str, base: Sequence[Sequence[float]], cand: Sequence[Sequence[float]]) -> _Sampled:
+    """Per-process medians of both sides and the shift between them (see :func:`log_shift`)."""
+    b, c = per_process(base), per_process(cand)
+    if not b or not c:
+        return _Sampled(metric, None, None, None, "no values")
+    b_med, c_med = statistics.median(b), statistics.median(c)
+    if len(b) < MIN_PROCESSES or len(c) < MIN_PROCESSES:
+        return _Sampled(metric, b_med, c_med, None, f"too few processes (< {MIN_PROCESSES} a side) to tell")
+    if min(b) <= 0 or min(c) <= 0:
+        return _Sampled(metric, b_med, c_med, None, "values at or below zero")
+    return _Sampled(metric, b_med, c_med, log_shift(b, c))
+
+
+def judge_sampled(
+    s: _Sampled, p_adjusted: float | None, threshold: Threshold, tests: int, *, higher_is_worse: bool
 ) -> MetricChange:
-    """A sampled metric (time, speedup): significance, size, and whether it is a regression."""
-    if not base or not cand:
-        return MetricChange(metric, None, None, None, note="no values")
-    b, c = statistics.median(base), statistics.median(cand)
-    ratio = c / b if b else None
-    if len(base) < MIN_SAMPLES or len(cand) < MIN_SAMPLES:
-        return MetricChange(metric, b, c, ratio, note=f"too few values (< {MIN_SAMPLES}) to tell")
-    p = mann_whitney(base, cand)
-    lo, hi = ratio_ci(base, cand)
+    """A sampled metric's verdict: a regression when significant after adjustment and beyond its
+    threshold."""
+    if s.shift is None or p_adjusted is None:
+        ratio = s.cand / s.base if s.base and s.cand is not None else None
+        return MetricChange(s.metric, s.base, s.cand, ratio, note=s.note)
+    shift = s.shift
+    ratio = shift.ratio
     mark = "~"
     regression = False
-    if p < ALPHA and ratio is not None:
-        worse = ratio > 1 if higher_is_worse else ratio < 1
-        if higher_is_worse:
-            mark = "slower" if ratio > 1 else "faster"
-        else:
-            mark = "slower" if ratio < 1 else "faster"
+    if p_adjusted < ALPHA:
+        faster = ratio < 1 if higher_is_worse else ratio > 1
+        mark = "faster" if faster else "slower"
         size = ratio - 1 if higher_is_worse else 1 / ratio - 1
-        regression = worse and size > threshold.value
-    return MetricChange(metric, b, c, ratio, lo, hi, p, mark, regression)
+        regression = not faster and size > threshold.value
+    return MetricChange(
+        s.metric, s.base, s.cand, ratio, shift.ci_low, shift.ci_high, p_adjusted, mark, regression,
+        s.note, shift.detectable(ALPHA / max(tests, 1)),
+    )  # fmt: skip
 
 
 def compare_counts(
-    metric: str, base: Sequence[float], cand: Sequence[float], threshold: Threshold
+    metric: str, base: Sequence[float], cand: Sequence[float], threshold: Threshold, resolution: float = 0.0
 ) -> MetricChange:
-    """A deterministic metric: per-process values; a change beyond both the threshold and the
-    spread seen inside either file is real (rounding and thread scheduling stay below it)."""
+    """A deterministic metric: one value per counting process. A change is a regression when the
+    increase clears the threshold, twice the spread between processes inside either file (a count
+    that moves with thread scheduling is gated with that spread, never as exact), and twice the
+    metric's ``resolution`` (one collection over a pass, for GC rates)."""
     if not base or not cand:
         return MetricChange(metric, None, None, None, note="not counted")
-    b, c = sum(base) / len(base), sum(cand) / len(cand)
+    b, c = statistics.fmean(base), statistics.fmean(cand)
     noise = max(max(base) - min(base), max(cand) - min(cand))
     delta = c - b
-    allowed = max(threshold.bar(b), 2 * noise)
+    allowed = max(threshold.bar(b), 2 * noise, 2 * resolution)
     ratio = c / b if b else None
-    if abs(delta) <= max(noise, 1e-9 + 0.005 * abs(b)):
+    if abs(delta) <= max(noise, resolution, 1e-9 + 0.005 * abs(b)):
         mark = "="
     else:
         mark = "more" if delta > 0 else "fewer"
-    note = f"spread {noise:.2g}" if noise else ""
+    notes = []
+    if noise:
+        notes.append(f"processes disagree by {noise:.2g}")
+    note = "; ".join(notes)
     return MetricChange(metric, b, c, ratio, mark=mark, regression=delta > allowed, note=note)
 
 
-def _gc_rate(cell: Cell) -> list[float]:
+def _gc_rate(cell: Cell) -> tuple[list[float], float]:
+    """Collections per 1k ops (single-thread cells only: with threads, when a collection falls
+    depends on scheduling), and the rate one collection more or less would move it by."""
     gc = cell.gc
     if gc is None or gc.ops <= 0 or cell.threads != 1:
-        return []
-    return [1000 * sum(gc.collections) / gc.ops]
+        return [], 0.0
+    processes = max(1, len(cell.runs))
+    return [1000 * sum(gc.collections) / gc.ops], 1000 * processes / gc.ops
 
 
-def compare_cells(
-    base: Cell, cand: Cell, thresholds: Mapping[str, Threshold], metrics: Sequence[str]
-) -> CellComparison:
-    changes = []
-    if "time" in metrics:
-        normalized = bool(base.normalized and cand.normalized)
-        b_values = base.normalized if normalized else base.values
-        c_values = cand.normalized if normalized else cand.values
-        change = compare_samples("time", b_values, c_values, thresholds["time"], higher_is_worse=True)
-        # Show ns per op; the change, interval and verdict come from the normalized values.
-        change = dataclasses.replace(
-            change,
-            base=statistics.median(base.values) if base.values else None,
-            cand=statistics.median(cand.values) if cand.values else None,
-            note=change.note or ("" if normalized else "not normalized: no reference timings"),
-        )
-        changes.append(change)
-    if "speedup" in metrics and base.pool != "none":
-        changes.append(
-            compare_samples("speedup", base.ratios, cand.ratios, thresholds["speedup"], higher_is_worse=False)
-        )
-    per_run: dict[str, tuple[list[float], list[float]]] = {
-        "allocs": (
-            [r.allocs_per_op for r in base.runs if r.allocs_per_op is not None],
-            [r.allocs_per_op for r in cand.runs if r.allocs_per_op is not None],
-        ),
-        "bytes": (
-            [r.bytes_per_op for r in base.runs if r.bytes_per_op is not None],
-            [r.bytes_per_op for r in cand.runs if r.bytes_per_op is not None],
-        ),
-        "gc": (_gc_rate(base), _gc_rate(cand)),
-    }
-    for metric, (b, c) in per_run.items():
-        if metric in metrics and (b or c):
-            changes.append(compare_counts(metric, b, c, thresholds[metric]))
-    return CellComparison(base, cand, changes)
+def _time_runs(cell: Cell, normalize: bool) -> list[list[float]]:
+    if normalize:
+        return cell.normalized_by_run
+    return cell.values_by_run
 
 
 def compare_results(
@@ -235,8 +263,15 @@ def compare_results(
     *,
     thresholds: Mapping[str, Threshold] | None = None,
     metrics: Sequence[str] = METRICS,
+    allow_missing: bool = False,
+    normalize: bool = True,
 ) -> Comparison:
-    """Match cells by (scenario, pool, threads, params) and compare each metric."""
+    """Match cells by (scenario, pool, threads, params) and compare each metric.
+
+    A cell that measured in the base but failed (or was not measured) in the candidate is a
+    regression; so is one missing from the candidate, unless ``allow_missing`` (a deliberately
+    narrowed matrix). ``normalize=False`` compares raw ns/op (the gate study's control).
+    """
     thresholds = dict(thresholds or DEFAULT_THRESHOLDS)
     unknown = [m for m in metrics if m not in METRICS]
     if unknown:
@@ -253,27 +288,80 @@ def compare_results(
             out.warnings.append(f"the {name} file is incomplete: only its finished cells are compared")
     cand_cells = {c.key: c for c in cand.cells}
     base_keys = {c.key for c in base.cells}
-    ratios = []
+    pairs: list[tuple[Cell, Cell]] = []
     for b in base.cells:
         c = cand_cells.get(b.key)
-        if c is None:
-            out.only_base.append(b)
-            continue
-        if b.status != "ok" or c.status != "ok":
-            which, bad = ("base", b) if b.status != "ok" else ("candidate", c)
-            out.failed.append((b, f"{bad.status} in the {which}: {bad.error}"))
-            continue
-        cc = compare_cells(b, c, thresholds, metrics)
+        if b.status != "ok":
+            why = f"{b.status} in the base" + (f": {b.error}" if b.error else "")
+            out.failed.append((b, why))
+        elif c is None:
+            if allow_missing:
+                out.only_base.append(b)
+            else:
+                out.broken.append(
+                    (b, "missing from the candidate (--allow-missing if the matrix was narrowed on purpose)")
+                )
+        elif c.status != "ok":
+            why = f"{c.status} in the candidate" + (f": {c.error}" if c.error else "")
+            out.broken.append((b, why))
+        else:
+            pairs.append((b, c))
+    out.only_cand = [c for c in cand.cells if c.key not in base_keys]
+    if not base_keys & set(cand_cells):
+        raise ResultFileError(
+            "nothing to compare: the two files have no measured cell in common",
+            hint="compare results of the same scenarios, pools, threads and parameters",
+        )
+
+    sampled: list[tuple[int, _Sampled, bool]] = []  # (pair index, figures, higher is worse)
+    for i, (b, c) in enumerate(pairs):
+        if "time" in metrics:
+            normalized = normalize and bool(b.normalized and c.normalized)
+            figures = sample_metric("time", _time_runs(b, normalized), _time_runs(c, normalized))
+            note = figures.note or ("" if normalized else "not normalized")
+            # Show ns per op; the change, interval and verdict come from the normalized values.
+            raw_b, raw_c = per_process(b.values_by_run), per_process(c.values_by_run)
+            figures = dataclasses.replace(
+                figures,
+                base=statistics.median(raw_b) if raw_b else None,
+                cand=statistics.median(raw_c) if raw_c else None,
+                note=note,
+            )
+            sampled.append((i, figures, True))
+        if "speedup" in metrics and b.pool != "none":
+            sampled.append((i, sample_metric("speedup", b.ratios_by_run, c.ratios_by_run), False))
+    tested = [s.shift.p_value for _, s, _ in sampled if s.shift is not None]
+    out.tests = len(tested)
+    adjusted = iter(holm(tested))
+    changes: list[list[MetricChange]] = [[] for _ in pairs]
+    for i, figures, higher_is_worse in sampled:
+        p = next(adjusted) if figures.shift is not None else None
+        threshold = thresholds[figures.metric]
+        changes[i].append(judge_sampled(figures, p, threshold, out.tests, higher_is_worse=higher_is_worse))
+    ratios = []
+    for i, (b, c) in enumerate(pairs):
+        counted: dict[str, tuple[list[float], list[float], float]] = {
+            "allocs": (
+                [r.allocs_per_op for r in b.runs if r.allocs_per_op is not None],
+                [r.allocs_per_op for r in c.runs if r.allocs_per_op is not None],
+                0.0,
+            ),
+            "bytes": (
+                [r.bytes_per_op for r in b.runs if r.bytes_per_op is not None],
+                [r.bytes_per_op for r in c.runs if r.bytes_per_op is not None],
+                0.0,
+            ),
+        }
+        (gb, rb), (gcand, rc) = _gc_rate(b), _gc_rate(c)
+        counted["gc"] = (gb, gcand, max(rb, rc))
+        for metric, (bv, cv, resolution) in counted.items():
+            if metric in metrics and (bv or cv):
+                changes[i].append(compare_counts(metric, bv, cv, thresholds[metric], resolution))
+        cc = CellComparison(b, c, changes[i])
         out.cells.append(cc)
         time = next((m for m in cc.changes if m.metric == "time"), None)
         if time is not None and time.ratio:
             ratios.append(time.ratio)
-    out.only_cand = [c for c in cand.cells if c.key not in base_keys]
-    if not out.cells and not out.failed:
-        raise ResultFileError(
-            "nothing to compare: the two files have no cell in common",
-            hint="compare results of the same scenarios, pools, threads and parameters",
-        )
     if ratios:
         out.geomean_time = math.exp(sum(math.log(r) for r in ratios) / len(ratios))
     return out

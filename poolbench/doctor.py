@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .discovery import ScenarioRef
-from .measure import round_up
-from .pools import Finding, checked, create_pool
+from .harness import round_up
+from .pools import Finding, Pool, checked
 from .scenario import Scenario
+from .strategies import build_strategies
 
 
 @dataclass
@@ -40,16 +41,17 @@ def diagnose(
             try:
                 scenario.setup()
                 try:
-                    reset = scenario.reset if scenario.overrides("reset") else None
-                    accept = scenario.accept if scenario.overrides("accept") else None
-                    options = {"reset": reset, "accept": accept, **scenario.pool_options(pool_name, 1)}
-                    pool = create_pool(pool_name, scenario.new, **options)
                     kwargs: dict[str, Any] = {"race": race, "name": f"{ref.name} pool={pool_name}"}
                     if scenario.overrides("fingerprint"):
                         kwargs["fingerprint"] = scenario.fingerprint
-                    pool = checked(pool, **kwargs)
-                    scenario.run(round_up(ops, scenario.params["batch"]), pool.get, pool.put)
-                    diagnosis.findings = pool.checker.finish()  # type: ignore[attr-defined]
+
+                    def check(pool: Pool[Any], kwargs: dict[str, Any] = kwargs) -> Pool[Any]:
+                        return checked(pool, **kwargs)
+
+                    [strategy] = build_strategies(scenario, [pool_name], 1, wrap=check)
+                    assert strategy.pool is not None
+                    scenario.run(round_up(ops, scenario.params["batch"]), strategy.get, strategy.put)
+                    diagnosis.findings = strategy.pool.checker.finish()  # type: ignore[attr-defined]
                 finally:
                     scenario.teardown()
             except Exception as exc:  # noqa: BLE001 - a scenario's bug is reported, not raised

@@ -1,6 +1,7 @@
 """From raw cells to the figures a user reads: one :class:`CellReport` per cell.
 
-Tables, CSV, Markdown (and later plots) all render these, so every output agrees.
+Tables, CSV, Markdown and plots all render these, so every output agrees. Intervals treat the
+worker process as the unit of replication (:func:`~poolbench.stats.summarize_runs`).
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .result import Cell, Result
-from .stats import Speedup, Summary, percentile, speedup, summarize
+from .stats import Speedup, Summary, percentile, speedup, summarize_runs
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,8 @@ class CellReport:
     gc_per_kop: tuple[float, float, float] | None
     gc_pause_ms: float | None
     gc_pause_max_ms: float | None
+    gc_pause_ns_per_op: float | None
+    """GC pause per operation: the same in every mode (totals grow with the pass's length)."""
     speedup: Speedup | None
 
     @property
@@ -43,8 +46,8 @@ class CellReport:
 
 
 def report_cell(cell: Cell) -> CellReport:
-    values = cell.values
-    time = summarize(values) if values else None
+    runs = cell.values_by_run
+    time = summarize_runs(runs) if runs else None
     latency = cell.latency_ns
     allocs = cell.allocs
     per_op = allocs is not None and allocs.ops > 0
@@ -53,7 +56,7 @@ def report_cell(cell: Cell) -> CellReport:
     if gc is not None and gc.ops > 0:
         g0, g1, g2 = (1000 * c / gc.ops for c in gc.collections[:3])
         gc_rate = (g0, g1, g2)
-    ratios = cell.ratios
+    ratios = cell.ratios_by_run
     return CellReport(
         cell=cell,
         time=time,
@@ -65,6 +68,7 @@ def report_cell(cell: Cell) -> CellReport:
         gc_per_kop=gc_rate,
         gc_pause_ms=gc.pause_total_ns / 1e6 if gc else None,
         gc_pause_max_ms=gc.pause_max_ns / 1e6 if gc else None,
+        gc_pause_ns_per_op=gc.pause_total_ns / gc.ops if gc and gc.ops > 0 else None,
         speedup=speedup(ratios) if cell.pool != "none" and ratios else None,
     )
 

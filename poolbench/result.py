@@ -27,6 +27,15 @@ class Run:
     allocs_per_op: float | None = None
     bytes_per_op: float | None = None
     """This process's allocation counts (``Cell.allocs`` holds the totals over processes)."""
+    reference_loops: int | None = None
+    layout_seed: int | None = None
+    """The seed of this process's randomized heap layout (:mod:`poolbench.layout`)."""
+    partner: str | None = None
+    """The other strategy measured in the same process (``none`` for a pool, a pool for ``none``)."""
+    hit_rate: float | None = None
+    peak_rss_bytes: int | None = None
+    rss_added_bytes: int | None = None
+    """Peak RSS of this strategy's GC pass, and what it added over the process's clean baseline."""
 
 
 @dataclass
@@ -58,12 +67,25 @@ class AllocStats:
 
 
 @dataclass
+class MemoryStats:
+    """The resident memory of one strategy's own pass, over the worker's clean baseline.
+
+    Medians over processes. ``peak_reset`` is False when the kernel's peak mark could not be reset
+    before the pass: ``peak_bytes`` is then the process's lifetime peak, not the pass's.
+    """
+
+    peak_bytes: int = 0
+    added_bytes: int = 0
+    peak_reset: bool = True
+
+
+@dataclass
 class Cell:
     scenario: str
     pool: str
     threads: int
     params: dict[str, Any]
-    status: str = "ok"  # "ok" | "failed" | "skipped"
+    status: str = "ok"  # "ok" | "failed" | "skipped" | "pending" (an interrupted run's, not measured yet)
     error: str | None = None
     runs: list[Run] = field(default_factory=list)
     latency_ns: list[float] = field(default_factory=list)
@@ -72,6 +94,9 @@ class Cell:
     peak_rss_bytes: int | None = None
     hit_rate: float | None = None
     pool_stats: dict[str, Any] | None = None
+    memory: MemoryStats | None = None
+    warnings: list[str] = field(default_factory=list)
+    """What a reader must know about these figures (a count that could not be made, say)."""
 
     @property
     def key(self) -> tuple[str, str, int, str]:
@@ -98,11 +123,27 @@ class Cell:
     @property
     def normalized(self) -> list[float]:
         """Values divided by the reference workload's time of the same round (unitless)."""
-        return [v / r for run in self.runs for v, r in zip(run.values, run.reference, strict=False) if r > 0]
+        return [v for per_run in self.normalized_by_run for v in per_run]
+
+    @property
+    def normalized_by_run(self) -> list[list[float]]:
+        """:attr:`normalized`, one list per worker process (empty lists where no reference)."""
+        return [
+            [v / r for v, r in zip(run.values, run.reference, strict=False) if r > 0] for run in self.runs
+        ]
+
+    @property
+    def values_by_run(self) -> list[list[float]]:
+        return [run.values for run in self.runs if run.values]
+
+    @property
+    def ratios_by_run(self) -> list[list[float]]:
+        return [run.ratios for run in self.runs if run.ratios]
 
 
 SCHEMA = "poolbench-result"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2 added per-process layout seeds and partners, per-pool memory and cell warnings; 1 still reads."""
 
 
 @dataclass

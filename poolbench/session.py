@@ -17,11 +17,11 @@ from types import FrameType
 from . import __version__, env, storage
 from .discovery import Discovery, discover
 from .errors import Interrupted, ResultFileError, UsageError
-from .measure import MODES, SMOKE, Settings
 from .merge import shard_of
-from .params import format_params, split_assignments
+from .params import split_assignments
 from .result import Cell, Result
 from .runner import Group, ProgressCallback, check_python, measure_groups, plan
+from .settings import MODES, SMOKE, Settings
 
 
 @dataclass(frozen=True)
@@ -83,8 +83,6 @@ def run_session(
     label = request.label or ("-".join(dict.fromkeys(names)) if request.scenarios else "builtins")
     path = request.out or storage.default_path(request.results_dir, label)
     if existing is not None:
-        done = {c.group_key for c in existing.cells}
-        groups = [g for g in groups if (g.ref.name, g.threads, format_params(g.params)) not in done]
         existing.metadata["resumed"] = datetime.now(UTC).isoformat(timespec="seconds")
         existing.metadata.pop("interrupted", None)
         return _measure_and_save(
@@ -163,11 +161,11 @@ def _measure_and_save(
     try:
         measure_groups(groups, settings, python=python, timeout=request.timeout,
                        on_progress=on_progress, on_cells=keep,
-                       memory_limit=request.memory_limit)  # fmt: skip
+                       memory_limit=request.memory_limit, existing=list(result.cells))  # fmt: skip
     except (KeyboardInterrupt, _Terminated):
         result.metadata["interrupted"] = True
         storage.save(result, path, overwrite=True)
-        done = len(result.cells)
+        done = sum(1 for c in result.cells if c.status != "pending")
         raise Interrupted(
             f"interrupted: {done} finished cell(s) saved in {path} (marked incomplete)",
             hint=f"poolbench run --resume {path} measures the rest",

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ResultExistsError, ResultFileError
-from .result import SCHEMA, SCHEMA_VERSION, AllocStats, Cell, GcStats, Result, Run
+from .result import SCHEMA, SCHEMA_VERSION, AllocStats, Cell, GcStats, MemoryStats, Result, Run
 
 
 def to_json(result: Result) -> dict[str, Any]:
@@ -36,6 +36,8 @@ def to_json(result: Result) -> dict[str, Any]:
             "peak_rss_bytes": c.peak_rss_bytes,
             "hit_rate": c.hit_rate,
             "pool_stats": c.pool_stats,
+            "memory": c.memory.__dict__ if c.memory else None,
+            "warnings": c.warnings,
         }
 
     return {
@@ -221,6 +223,12 @@ def _cell(r: _Reader, data: Any, where: str) -> Cell:
                 reference=r.numbers(run, "reference", at) if "reference" in run else [],
                 allocs_per_op=r.get(run, "allocs_per_op", (int, float), at, optional=True),
                 bytes_per_op=r.get(run, "bytes_per_op", (int, float), at, optional=True),
+                reference_loops=r.get(run, "reference_loops", int, at, optional=True),
+                layout_seed=r.get(run, "layout_seed", int, at, optional=True),
+                partner=r.get(run, "partner", str, at, optional=True),
+                hit_rate=r.get(run, "hit_rate", (int, float), at, optional=True),
+                peak_rss_bytes=r.get(run, "peak_rss_bytes", int, at, optional=True),
+                rss_added_bytes=r.get(run, "rss_added_bytes", int, at, optional=True),
             )
         )
     gc_data = r.get(data, "gc", dict, where, optional=True)
@@ -243,9 +251,22 @@ def _cell(r: _Reader, data: Any, where: str) -> Cell:
             bytes=r.get(alloc_data, "bytes", int, at),
             peak_bytes=r.get(alloc_data, "peak_bytes", int, at),
         )
+    memory_data = r.get(data, "memory", dict, where, optional=True)
+    memory = None
+    if memory_data is not None:
+        at = f"{where}.memory"
+        memory = MemoryStats(
+            peak_bytes=r.get(memory_data, "peak_bytes", int, at),
+            added_bytes=r.get(memory_data, "added_bytes", int, at),
+            peak_reset=r.get(memory_data, "peak_reset", bool, at),
+        )
+    warnings = r.get(data, "warnings", list, where, optional=True) or []
+    for i, w in enumerate(warnings):
+        if not isinstance(w, str):
+            raise r.fail(f"{where}.warnings[{i}]", "expected a string")
     threads = r.get(data, "threads", int, where)
     status = r.get(data, "status", str, where)
-    if status not in ("ok", "failed", "skipped"):
+    if status not in ("ok", "failed", "skipped", "pending"):
         raise r.fail(f"{where}.status", f"unknown status {status!r}")
     if threads < 1:
         raise r.fail(f"{where}.threads", "must be >= 1")
@@ -263,4 +284,6 @@ def _cell(r: _Reader, data: Any, where: str) -> Cell:
         peak_rss_bytes=r.get(data, "peak_rss_bytes", int, where, optional=True),
         hit_rate=r.get(data, "hit_rate", (int, float), where, optional=True),
         pool_stats=r.get(data, "pool_stats", dict, where, optional=True),
+        memory=memory,
+        warnings=warnings,
     )

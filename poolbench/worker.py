@@ -1,4 +1,4 @@
-"""The worker process: ``python -m poolbench.worker`` measures one group and exits.
+"""The worker process: ``python -m poolbench.worker`` measures one (none, pool) pair and exits.
 
 It reads a JSON spec on stdin and writes its JSON answer to the file the spec names (not to
 stdout, which a scenario may print to). It imports only what measuring needs: no typer, rich,
@@ -13,29 +13,46 @@ import sys
 import traceback
 from typing import Any
 
-from . import __version__, env
+from . import __version__, env, layout
+from .counting import UNAVAILABLE, memray_available
 from .discovery import ScenarioRef, load_ref
-from .measure import Settings, build_strategies, measure_group
+from .measure import measure_group
 from .scenario import SkipScenario
+from .settings import Settings
+from .strategies import build_strategies
 
 
 def run_spec(spec: dict[str, Any]) -> dict[str, Any]:
+    seed = int(spec.get("layout_seed", 0))
+    keep = layout.shift(seed, 0)
     cls = load_ref(ScenarioRef.from_json(spec["scenario"]))
     scenario = cls(spec["params"])
     threads = int(spec["threads"])
     scenario.setup()
     try:
         strategies = build_strategies(scenario, list(spec["pools"]), threads)
+        keep.append(layout.shift(seed, 1))
+        count = bool(spec.get("count_allocs", True))
         pools = measure_group(
             scenario,
             strategies,
             threads,
-            Settings(**spec["settings"]),
-            count_allocs=spec.get("count_allocs", True),
+            Settings.from_json(spec["settings"]),
+            count_allocs=count and memray_available(),
+            loops=spec.get("loops"),
         )
     finally:
         scenario.teardown()
-    return {"ok": True, "pools": pools, "interpreter": env.interpreter(), "version": __version__}
+    answer: dict[str, Any] = {
+        "ok": True,
+        "pools": pools,
+        "interpreter": env.interpreter(),
+        "version": __version__,
+    }
+    if count and not memray_available():
+        answer["not_counted"] = UNAVAILABLE
+    del keep
+    return answer
 
 
 def limit_memory(limit: int | None) -> None:

@@ -20,10 +20,12 @@ RESULT = DATA / "quick-builtins.json"
 runner = CliRunner()
 
 
-def cell(pool="none", *, time=100.0, noise=0.02, allocs=10.0, speedup=1.5, seed=0, threads=1, n=10):
+def cell(
+    pool="none", *, time=100.0, noise=0.02, allocs=10.0, speedup=1.5, seed=0, threads=1, n=10, processes=6
+):
     rnd = random.Random(seed)
     runs = []
-    for _ in range(2):
+    for _ in range(processes):
         reference = [50 * (1 + rnd.uniform(-noise, noise)) for _ in range(n)]
         # Machine speed moves values and reference together; the value's own noise is small.
         values = [time * r / 50 * (1 + rnd.uniform(-noise / 4, noise / 4)) for r in reference]
@@ -107,10 +109,37 @@ def test_threshold_forms():
     assert t["bytes"] == Threshold(0.10, True)
 
 
-def test_cells_only_in_one_file_are_listed_not_dropped():
-    comparison = compare_results(result(cell(), cell("sync")), result(cell(), cell("freelist")))
+def test_cells_only_in_one_file_are_listed_not_dropped_when_missing_ones_are_allowed():
+    comparison = compare_results(
+        result(cell(), cell("sync")), result(cell(), cell("freelist")), allow_missing=True
+    )
     assert [c.pool for c in comparison.only_base] == ["sync"]
     assert [c.pool for c in comparison.only_cand] == ["freelist"]
+    assert not comparison.failing
+
+
+def test_a_base_cell_missing_from_the_candidate_fails_the_gate():
+    comparison = compare_results(result(cell(), cell("sync")), result(cell()))
+    assert [(c.pool, why) for c, why in comparison.broken] == [
+        ("sync", "missing from the candidate (--allow-missing if the matrix was narrowed on purpose)")
+    ]
+    assert comparison.failing
+
+
+def test_a_cell_that_failed_in_the_candidate_fails_the_gate():
+    broken = cell("sync")
+    broken.status, broken.error, broken.runs = "failed", "RuntimeError: boom in setup", []
+    comparison = compare_results(result(cell(), cell("sync")), result(cell(), broken))
+    assert comparison.failing
+    assert "RuntimeError: boom in setup" in comparison.broken[0][1]
+
+
+def test_a_candidate_whose_every_cell_failed_fails_the_gate():
+    failed = [cell(), cell("sync")]
+    for c in failed:
+        c.status, c.error, c.runs = "failed", "RuntimeError: boom", []
+    comparison = compare_results(result(cell(), cell("sync")), result(*failed))
+    assert comparison.failing and len(comparison.broken) == 2 and not comparison.cells
 
 
 def test_no_cell_in_common_is_bad_input():
@@ -126,7 +155,7 @@ def test_different_environments_are_reported():
 
 
 def test_too_few_values_never_make_a_regression():
-    comparison = compare_results(result(cell(n=1)), result(cell(time=200.0, n=1)))
+    comparison = compare_results(result(cell(processes=2)), result(cell(time=200.0, processes=2)))
     time = comparison.cells[0].changes[0]
     assert not time.regression and "too few" in time.note
 
@@ -174,6 +203,36 @@ def test_compare_json_counts_regressions(tmp_path):
     data = json.loads(out.stdout)
     assert data["regressions"] > 0
     assert all("metrics" in c for c in data["cells"])
+
+
+def test_a_candidate_with_a_failed_cell_exits_1_and_shows_the_error(tmp_path):
+    data = json.loads(RESULT.read_text())
+    data["cells"][1].update(status="failed", error="RuntimeError: boom in setup", runs=[], latency_ns=[])
+    cand = tmp_path / "cand.json"
+    cand.write_text(json.dumps(data))
+    out = runner.invoke(app, ["compare", str(RESULT), str(cand)])
+    assert out.exit_code == 1, out.output
+    assert "RuntimeError: boom in setup" in out.output and "failed or missing" in out.output
+
+
+def test_a_candidate_that_lacks_cells_exits_1_unless_missing_cells_are_allowed(tmp_path):
+    data = json.loads(RESULT.read_text())
+    data["cells"] = [c for c in data["cells"] if c["threads"] == 1]  # run with -t 1 against -t 1,2
+    cand = tmp_path / "cand.json"
+    cand.write_text(json.dumps(data))
+    narrowed = runner.invoke(app, ["compare", str(RESULT), str(cand)])
+    assert narrowed.exit_code == 1 and "missing from the candidate" in narrowed.output
+    allowed = runner.invoke(app, ["compare", str(RESULT), str(cand), "--allow-missing"])
+    assert allowed.exit_code == 0, allowed.output
+    assert "only in base" in allowed.output
+
+
+def test_every_compare_shows_adjusted_p_values_and_the_detectable_change():
+    out = runner.invoke(app, ["compare", str(RESULT), str(RESULT), "--format", "json"])
+    data = json.loads(out.stdout)
+    assert data["tests"] > 0
+    time = next(m for c in data["cells"] for m in c["metrics"] if m["metric"] == "time")
+    assert time["detectable"] is not None and time["detectable"] > 0
 
 
 def test_strict_env_turns_an_environment_difference_into_exit_2(tmp_path):

@@ -32,11 +32,16 @@ def test_a_run_measures_every_pool_and_saves_a_complete_file(scenarios_ok, tmp_p
     assert [c.pool for c in saved.cells] == ["none", "sync", "freelist"]
     for cell in saved.cells:
         assert cell.status == "ok"
-        assert len(cell.values) == 3
+        assert all(len(run.values) == 3 for run in cell.runs)
         assert cell.allocs is not None and cell.allocs.ops > 0
         assert cell.gc is not None
     sync = saved.cells[1]
     assert len(sync.ratios) == 3
+    # Each pool shares its process with none only, never with another pool.
+    assert [r.partner for r in saved.cells[0].runs] == ["sync", "freelist"]
+    assert [r.partner for r in sync.runs] == ["none"]
+    seeds = [r.layout_seed for c in saved.cells for r in c.runs]
+    assert len(set(seeds)) == 2  # one randomized layout per process
     assert sync.hit_rate is not None and sync.hit_rate > 0.9
     assert outcome.result.metadata["python_version"]
 
@@ -101,3 +106,32 @@ def test_bad_requests_fail_before_anything_runs(scenarios_ok, tmp_path, override
 def test_unknown_scenario_is_a_usage_error(scenarios_ok, tmp_path):
     with pytest.raises(UsageError, match="unknown scenario 'nope'"):
         run_session(request(scenarios_ok, tmp_path, "nope"), discovery=discover([scenarios_ok]))
+
+
+def test_a_pair_whose_processes_split_gets_extra_processes_and_an_unstable_verdict(scenarios_ok, tmp_path):
+    from poolbench.report import report_cell
+    from poolbench.runner import measure_groups, plan
+    from poolbench.settings import Settings
+
+    found = discover([scenarios_ok])
+    counter = tmp_path / "counter"
+    groups = plan(found.lookup(["bimodal"]), ["sync"], [1], {"counter": [str(counter)]})
+    settings = Settings(processes=4, values=3, warmups=0, min_time=0.002, latency_steps=3, gc_values=1,
+                        count_ops=10, count_processes=1, extra_processes=2)  # fmt: skip
+    cells = measure_groups(groups, settings, timeout=60)
+    sync = next(c for c in cells if c.pool == "sync")
+    assert len(sync.runs) == 6  # 4 planned + 2 because the processes disagreed
+    verdict = report_cell(sync).speedup
+    assert verdict.verdict == "unstable"
+    assert [round(m.share, 1) for m in verdict.stability.modes] == [0.5, 0.5]
+
+
+def test_each_pool_gets_the_peak_memory_of_its_own_pass(scenarios_ok, tmp_path):
+    outcome = run_session(request(scenarios_ok, tmp_path, "big-batch", pools=("sync",)))
+    none, sync = outcome.result.cells
+    mib = 1024 * 1024
+    # 16 x 8 MiB alive at once on both paths; the none pass must not carry the sync pool's 128 MiB.
+    for cell in (none, sync):
+        assert cell.memory is not None and cell.memory.peak_reset
+        assert 120 * mib < cell.memory.added_bytes < 150 * mib, cell.memory
+    assert abs(none.memory.peak_bytes - sync.memory.peak_bytes) < 0.2 * sync.memory.peak_bytes

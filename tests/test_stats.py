@@ -4,7 +4,22 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from poolbench.stats import median_ci, percentile, speedup, summarize
+from poolbench.stats import (
+    hierarchical_median_ci,
+    holm,
+    log_shift,
+    median_ci,
+    percentile,
+    process_modes,
+    speedup,
+    summarize,
+    summarize_runs,
+)
+
+
+def processes(values, per=2):
+    """Split values into worker processes of ``per`` values each."""
+    return [values[i : i + per] for i in range(0, len(values), per)]
 
 
 def test_median_ci_of_ten_values_uses_ranks_two_and_nine():
@@ -29,23 +44,71 @@ def test_percentile_interpolates():
 
 
 def test_speedup_wins_when_interval_is_above_one_and_large_enough():
-    assert speedup([1.5, 1.52, 1.49, 1.51, 1.5, 1.48, 1.53, 1.5, 1.5, 1.49]).verdict == "wins"
+    assert speedup(processes([1.5, 1.52, 1.49, 1.51, 1.5, 1.48, 1.53, 1.5, 1.5, 1.49])).verdict == "wins"
 
 
 def test_speedup_loses_when_interval_is_below_one():
-    assert speedup([0.7, 0.71, 0.69, 0.7, 0.72, 0.7, 0.68, 0.7, 0.7, 0.71]).verdict == "loses"
+    assert speedup(processes([0.7, 0.71, 0.69, 0.7, 0.72, 0.7, 0.68, 0.7, 0.7, 0.71])).verdict == "loses"
 
 
 def test_small_significant_difference_is_still_same():
-    s = speedup([1.02, 1.021, 1.019, 1.02, 1.02, 1.022, 1.018, 1.02, 1.02, 1.021])
+    s = speedup(processes([1.02, 1.021, 1.019, 1.02, 1.02, 1.022, 1.018, 1.02, 1.02, 1.021]))
     assert s.ci_low > 1
     assert s.verdict == "same"
 
 
 def test_noisy_ratios_are_same():
-    assert speedup([0.8, 1.4, 0.9, 1.3, 1.0, 1.2, 0.85, 1.25, 1.1, 0.95]).verdict == "same"
+    assert speedup(processes([0.8, 1.4, 0.9, 1.3, 1.0, 1.2, 0.85, 1.25, 1.1, 0.95])).verdict == "same"
 
 
 def test_summary_of_nothing_is_an_error():
     with pytest.raises(ValueError):
         summarize([])
+
+
+def test_processes_in_two_layouts_make_an_unstable_verdict_with_both_modes():
+    runs = [[1.46, 1.47, 1.45]] * 4 + [[11.2, 11.0, 11.4]] * 2
+    s = speedup(runs)
+    assert s.verdict == "unstable"
+    assert [round(m.value, 2) for m in s.stability.modes] == [1.46, 11.2]
+    assert [round(m.share, 2) for m in s.stability.modes] == [0.67, 0.33]
+
+
+def test_one_stray_process_is_a_minority_mode_and_the_median_stands():
+    runs = [[1.46, 1.47, 1.45]] * 7 + [[11.2, 11.0, 11.4]]
+    s = speedup(runs)
+    assert s.verdict == "wins" and s.stability.split
+    assert 1.4 < s.ratio < 1.5
+
+
+def test_processes_that_overlap_are_one_mode_however_far_their_medians():
+    runs = [[1.0, 1.6, 1.3], [1.5, 1.1, 1.7], [1.2, 1.9, 1.4]]
+    assert not process_modes(runs).split
+
+
+def test_the_interval_comes_from_processes_not_from_pooled_values():
+    # Four processes that each agree closely inside, but disagree with each other: pooling
+    # every value would give a narrow interval; the process is the unit, so it is wide.
+    runs = [[1.0 + k * 0.1 + j * 0.001 for j in range(10)] for k in range(4)]
+    lo, hi = hierarchical_median_ci(runs)
+    pooled_lo, pooled_hi = median_ci([v for r in runs for v in r])
+    assert hi - lo > 2 * (pooled_hi - pooled_lo)
+    assert summarize_runs(runs).median == pytest.approx(1.1545, abs=0.01)
+
+
+def test_holm_adjusts_the_smallest_p_by_the_number_of_tests_and_keeps_order():
+    assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    assert holm([0.5]) == [0.5]
+
+
+def test_a_consistent_thirty_percent_shift_between_six_processes_is_significant():
+    base = [1.0, 1.03, 0.98, 1.01, 0.99, 1.02]
+    shift = log_shift(base, [x * 1.3 for x in reversed(base)])
+    assert shift.ratio == pytest.approx(1.3)
+    assert shift.p_value < 1e-6
+    assert shift.ci_low < 1.3 < shift.ci_high
+    assert 0 < shift.detectable(0.05 / 48) < 0.3
+
+
+def test_identical_figures_are_no_shift():
+    assert log_shift([1.0, 1.0], [1.0, 1.0]).p_value == 1.0

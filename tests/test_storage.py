@@ -56,7 +56,31 @@ def test_a_failed_write_leaves_the_earlier_file_intact(tmp_path, monkeypatch):
 def test_the_committed_result_file_loads():
     result = storage.load(DATA / "quick-builtins.json")
     assert result.complete
-    assert {c.scenario for c in result.cells} == {"bytes-buffer", "json-struct", "worker-tasks"}
+    assert {c.scenario for c in result.cells} == {
+        "bytes-buffer",
+        "db-connections",
+        "json-struct",
+        "worker-tasks",
+    }
+    run = result.cells[1].runs[0]
+    assert run.partner == "none" and run.layout_seed is not None and run.reference_loops
+
+
+def test_a_format_1_file_still_loads_with_the_new_fields_empty():
+    result = storage.load(DATA / "quick-builtins-v1.json")
+    assert result.complete and result.cells
+    assert all(r.layout_seed is None and r.partner is None for c in result.cells for r in c.runs)
+    assert all(c.memory is None and c.warnings == [] for c in result.cells)
+
+
+def test_seeds_partners_memory_and_warnings_survive_a_round_trip(tmp_path):
+    result = storage.load(DATA / "quick-builtins.json")
+    result.cells[0].warnings.append("a worker process was killed by SIGABRT; it was run again")
+    storage.save(result, tmp_path / "r.json")
+    again = storage.load(tmp_path / "r.json")
+    assert again.cells[0].warnings == result.cells[0].warnings
+    assert again.cells[1].memory == result.cells[1].memory
+    assert [r.layout_seed for r in again.cells[1].runs] == [r.layout_seed for r in result.cells[1].runs]
 
 
 @pytest.mark.parametrize(
@@ -67,7 +91,7 @@ def test_the_committed_result_file_loads():
         ("[1, 2]", "expected a JSON object"),
         ('{"hello": 1}', "not a poolbench result file"),
         ('{"version": "1.0", "benchmarks": []}', "is a pyperf file"),
-        ('{"format": "poolbench-result", "version": 99}', "version 99; this poolbench reads up to 1"),
+        ('{"format": "poolbench-result", "version": 99}', "version 99; this poolbench reads up to 2"),
         ('{"format": "poolbench-result", "version": 1}', "missing 'cells'"),
         (
             '{"format": "poolbench-result", "version": 1, "metadata": {}, "config": {}, "complete": true, '

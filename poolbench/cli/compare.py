@@ -41,12 +41,20 @@ def compare(
     strict_env: Annotated[
         bool, typer.Option("--strict-env", help="Exit 2 when the files come from different environments.")
     ] = False,
+    allow_missing: Annotated[
+        bool,
+        typer.Option("--allow-missing", help="A base cell missing from the candidate is not a regression."),
+    ] = False,
 ) -> None:
     """Compare two results cell by cell; exit 1 on a regression (the CI gate)."""
     thresholds = parse_thresholds(threshold or [])
     metrics = split_list(metric, "--metric") if metric else list(METRICS)
     comparison = compare_results(
-        storage.load(base), storage.load(cand), thresholds=thresholds, metrics=metrics
+        storage.load(base),
+        storage.load(cand),
+        thresholds=thresholds,
+        metrics=metrics,
+        allow_missing=allow_missing,
     )
     from ..render import comparison as render
 
@@ -68,5 +76,5 @@ def compare(
 
         for written in plot_comparison(comparison, plot, ["png", "svg"]):
             console.print(f"wrote [bold]{written}[/]")
-    if comparison.regressions:
+    if comparison.failing:
         raise typer.Exit(1)

@@ -87,7 +87,7 @@ def run(
     resume: Annotated[
         Path | None,
         typer.Option(
-            "--resume", help="Finish an interrupted result file: only the groups it lacks are measured."
+            "--resume", help="Finish an interrupted result file: only the processes it lacks are measured."
         ),
     ] = None,
     shard: Annotated[
@@ -138,6 +138,9 @@ def run(
 
         for written in plot_files(result, outcome.path, None, ["png"]):
             console.print(f"wrote [bold]{written}[/]")
+    for cell in result.cells:
+        for text in cell.warnings:
+            warn(f"{cell.label}: {text}")
     for cell in result.skipped()[:1]:
         warn(f"{len(result.skipped())} cell(s) skipped: {cell.error}")
     failed = result.failed()

@@ -41,7 +41,14 @@ def change(m: MetricChange) -> str:
 
 
 def p_value(m: MetricChange) -> str:
-    return "" if m.p_value is None else f"p={m.p_value:.3f}"
+    if m.p_value is None:
+        return ""
+    return f"p={m.p_value:.3f}" if m.p_value >= 0.001 else f"p={m.p_value:.0e}"
+
+
+def detectable(m: MetricChange) -> str:
+    """The smallest change this pair of runs could have flagged (blank for counted metrics)."""
+    return "" if m.detectable is None else f"±{m.detectable:.0%}"
 
 
 def verdict(m: MetricChange) -> str:
@@ -56,7 +63,7 @@ def comparison_table(comparison: Comparison) -> Group:
     table = Table(header_style="bold", pad_edge=False, title="base → candidate", title_justify="left")
     for name, justify in (
         ("cell", "left"), ("metric", "left"), ("base", "right"), ("candidate", "right"),
-        ("change [95% CI]", "right"), ("p", "right"), ("", "left"),
+        ("change [95% CI]", "right"), ("p (Holm)", "right"), ("detectable", "right"), ("", "left"),
     ):  # fmt: skip
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     previous = None
@@ -71,16 +78,22 @@ def comparison_table(comparison: Comparison) -> Group:
             value(m.metric, m.cand),
             change(m),
             p_value(m),
+            detectable(m),
             Text(verdict(m) + (f"  ({m.note})" if m.note else ""), style=style),
         )
         previous = label
     if comparison.geomean_time is not None:
         table.add_section()
-        table.add_row("geomean", "time", "", "", f"{comparison.geomean_time - 1:+.1%}", "", "")
+        table.add_row("geomean", "time", "", "", f"{comparison.geomean_time - 1:+.1%}", "", "", "")
     parts: list[Any] = [table]
+    parts.extend(Text(line, style="bold red") for line in broken(comparison))
     parts.extend(Text(line, style="yellow") for line in notes(comparison))
-    parts.append(Text(summary(comparison), style="bold red" if comparison.regressions else "bold green"))
+    parts.append(Text(summary(comparison), style="bold red" if comparison.failing else "bold green"))
     return Group(*parts)
+
+
+def broken(comparison: Comparison) -> list[str]:
+    return [f"REGRESSION {cell.label}: {why}" for cell, why in comparison.broken]
 
 
 def notes(comparison: Comparison) -> list[str]:
@@ -97,25 +110,36 @@ def notes(comparison: Comparison) -> list[str]:
 def summary(comparison: Comparison) -> str:
     n = len(comparison.regressions)
     thresholds = ", ".join(f"{k}={v}" for k, v in comparison.thresholds.items())
+    tail = (
+        f"in {len(comparison.cells)} compared cells (thresholds: {thresholds}; "
+        f"p-values Holm-adjusted over {comparison.tests} tests)"
+    )
+    lost = len(comparison.broken)
+    lost_text = f"{lost} cell(s) failed or missing in the candidate" if lost else ""
     if n:
-        return f"{n} regression(s) in {len(comparison.cells)} compared cells (thresholds: {thresholds})"
-    return f"no regression in {len(comparison.cells)} compared cells (thresholds: {thresholds})"
+        return f"{n} regression(s) {tail}" + (f"; {lost_text}" if lost else "")
+    if lost:
+        return f"{lost_text}; no measured regression {tail}"
+    return f"no regression {tail}"
 
 
 def to_markdown(comparison: Comparison) -> str:
-    icon = ":x:" if comparison.regressions else ":white_check_mark:"
+    icon = ":x:" if comparison.failing else ":white_check_mark:"
     lines = [f"### poolbench compare {icon}", "", summary(comparison), ""]
     lines.extend(f"> warning: {w}" for w in environment_warnings(comparison))
-    lines += ["| cell | metric | base | candidate | change [95% CI] | p | |", "|---|---|--:|--:|--:|--:|---|"]
+    lines += [
+        "| cell | metric | base | candidate | change [95% CI] | p (Holm) | detectable | |",
+        "|---|---|--:|--:|--:|--:|--:|---|",
+    ]
     for label, m in rows(comparison):
         mark = f"**{verdict(m)}**" if m.regression else verdict(m)
         lines.append(
             f"| {label} | {m.metric} | {value(m.metric, m.base)} | {value(m.metric, m.cand)} | {change(m)} "
-            f"| {p_value(m)} | {mark} |"
+            f"| {p_value(m)} | {detectable(m)} | {mark} |"
         )
     if comparison.geomean_time is not None:
-        lines.append(f"| geomean | time | | | {comparison.geomean_time - 1:+.1%} | | |")
-    extra = notes(comparison)
+        lines.append(f"| geomean | time | | | {comparison.geomean_time - 1:+.1%} | | | |")
+    extra = [f"**{line}**" for line in broken(comparison)] + notes(comparison)
     if extra:
         lines += ["", *(f"- {line}" for line in extra)]
     return "\n".join(lines) + "\n"
@@ -142,7 +166,10 @@ def to_json(comparison: Comparison) -> str:
             }
         )
     data = {
+        "failing": comparison.failing,
         "regressions": len(comparison.regressions),
+        "tests": comparison.tests,
+        "broken": [{"cell": c.label, "why": why} for c, why in comparison.broken],
         "thresholds": {k: str(v) for k, v in comparison.thresholds.items()},
         "geomean_time_ratio": comparison.geomean_time,
         "cells": cells,

@@ -21,7 +21,8 @@ from . import format as fmt
 CSV_COLUMNS = [
     "scenario", "pool", "threads", "params", "status", "ns_per_op", "ns_per_op_ci_low",
     "ns_per_op_ci_high", "ops_per_sec", "p50_ns", "p99_ns", "allocs_per_op", "bytes_per_op",
-    "gc0_per_kop", "gc1_per_kop", "gc2_per_kop", "gc_pause_ms", "peak_rss_bytes", "hit_rate",
+    "gc0_per_kop", "gc1_per_kop", "gc2_per_kop", "gc_pause_ms", "gc_pause_ns_per_op", "peak_rss_bytes",
+    "rss_added_bytes", "peak_rss_reset", "hit_rate",
     "speedup", "speedup_ci_low", "speedup_ci_high", "verdict", "pool_waits", "pool_wait_ms",
     "pool_timeouts",
 ]  # fmt: skip
@@ -55,7 +56,10 @@ def row(r: CellReport) -> dict[str, str]:
         "gc1_per_kop": _num(g[1] if g else None),
         "gc2_per_kop": _num(g[2] if g else None),
         "gc_pause_ms": _num(r.gc_pause_ms),
+        "gc_pause_ns_per_op": _num(r.gc_pause_ns_per_op),
         "peak_rss_bytes": _num(c.peak_rss_bytes),
+        "rss_added_bytes": _num(c.memory.added_bytes if c.memory else None),
+        "peak_rss_reset": "" if c.memory is None else str(c.memory.peak_reset).lower(),
         "hit_rate": _num(c.hit_rate),
         "speedup": _num(s.ratio if s else None),
         "speedup_ci_low": _num(s.ci_low if s else None),
@@ -97,7 +101,7 @@ def to_markdown(result: Result, reports: Sequence[CellReport]) -> str:
         lines.append(
             f"| {c.scenario} | {format_params(c.params)} | {c.threads} | {c.pool} | {fmt.time_ci(r)} "
             f"| {fmt.count(r.allocs_per_op)} | {fmt.size(r.bytes_per_op)} | {fmt.gc_rates(r)} "
-            f"| {fmt.speedup(r)} | {fmt.VERDICT_WORDS[r.verdict] if r.verdict else ''} |"
+            f"| {fmt.speedup(r)} | {fmt.verdict(r)} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -113,10 +117,16 @@ def to_summary_json(result: Result, reports: Sequence[CellReport]) -> str:
                 typed[key] = value or None
             elif value == "":
                 typed[key] = None
+            elif key == "peak_rss_reset":
+                typed[key] = value == "true"
             else:
                 typed[key] = float(value) if key != "threads" else int(value)
         typed["params"] = r.cell.params
         typed["error"] = r.cell.error
+        typed["warnings"] = r.cell.warnings
+        stability = r.speedup.stability if r.speedup else None
+        if stability is not None and stability.split:
+            typed["modes"] = [{"speedup": m.value, "share": m.share} for m in stability.modes]
         cells.append(typed)
     return (
         json.dumps({"metadata": result.metadata, "complete": result.complete, "cells": cells}, indent=1)
@@ -126,7 +136,7 @@ def to_summary_json(result: Result, reports: Sequence[CellReport]) -> str:
 
 def _bench_name(cell: Cell) -> str:
     base = "".join(part.capitalize() for part in cell.scenario.replace("_", "-").split("-"))
-    params = "/".join(f"{k}={cell.params[k]}" for k in sorted(cell.params))
+    params = "/".join(f"{k}={cell.params[k]}" for k in sorted(cell.params) if cell.params[k] != "")
     return f"{base}/pool={cell.pool}/threads={cell.threads}" + (f"/{params}" if params else "")
 
 
@@ -146,12 +156,18 @@ def to_benchstat(result: Result) -> str:
         if cell.status != "ok":
             continue
         name = "Benchmark" + _bench_name(cell)
+        counted = cell.allocs if cell.allocs is not None and cell.allocs.ops > 0 else None
         for run in cell.runs:
+            # Only some processes count allocations; the others carry the cell's counts, which
+            # are the same in every process that counted (deterministic by construction).
+            allocs, size = run.allocs_per_op, run.bytes_per_op
+            if allocs is None and counted is not None:
+                allocs, size = counted.allocations / counted.ops, counted.bytes / counted.ops
             extra = ""
-            if run.bytes_per_op is not None:
-                extra += f"  {run.bytes_per_op:.0f} B/op"
-            if run.allocs_per_op is not None:
-                extra += f"  {run.allocs_per_op:.2f} allocs/op"
+            if size is not None:
+                extra += f"  {size:.0f} B/op"
+            if allocs is not None:
+                extra += f"  {allocs:.2f} allocs/op"
             for value in run.values:
                 lines.append(f"{name}  {run.loops * cell.threads}  {value:.2f} ns/op{extra}")
     return "\n".join(lines) + "\n"

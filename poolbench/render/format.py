@@ -89,4 +89,34 @@ def where(metadata: dict[str, Any]) -> str:
     )
 
 
-VERDICT_WORDS = {"wins": "pooling wins", "loses": "pooling loses", "same": "no difference"}
+VERDICT_WORDS = {
+    "wins": "pooling wins",
+    "loses": "pooling loses",
+    "same": "no difference",
+    "unstable": "unstable",
+}
+
+
+def verdict(r: CellReport) -> str:
+    """The verdict in words; a cell whose processes split shows both modes with their shares."""
+    s = r.speedup
+    if s is None:
+        return ""
+    words = VERDICT_WORDS[s.verdict]
+    if s.stability is not None and s.stability.split:
+        modes = " / ".join(f"{m.value:.2f}x in {m.share:.0%}" for m in s.stability.modes)
+        words += f" ({'processes split: ' if s.verdict == 'unstable' else 'minority mode: '}{modes})"
+    return words
+
+
+def memory(r: CellReport) -> str:
+    """Peak RSS of the strategy's own pass, and what the pass added over the clean baseline."""
+    m = r.cell.memory
+    if m is None:
+        return size(r.cell.peak_rss_bytes) if r.cell.peak_rss_bytes else "-"
+    text = f"{size(m.peak_bytes)} (+{size(m.added_bytes)})"
+    return text if m.peak_reset else text + " lifetime"
+
+
+def pause_per_op(r: CellReport) -> str:
+    return "-" if r.gc_pause_ns_per_op is None else duration(r.gc_pause_ns_per_op)

@@ -23,8 +23,13 @@ from .format import where
 
 # Okabe-Ito: distinguishable with every common form of colour blindness.
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
-VERDICT_COLOURS = {"wins": "#009E73", "loses": "#D55E00", "same": "#999999"}
-VERDICT_LABELS = {"wins": "pooling wins", "loses": "pooling loses", "same": "no significant difference"}
+VERDICT_COLOURS = {"wins": "#009E73", "loses": "#D55E00", "same": "#999999", "unstable": "#CC79A7"}
+VERDICT_LABELS = {
+    "wins": "pooling wins",
+    "loses": "pooling loses",
+    "same": "no difference",
+    "unstable": "unstable (processes split)",
+}
 DPI = 150
 
 
@@ -156,8 +161,8 @@ def gc_figure(result: Result, reports: Sequence[CellReport]) -> Any | None:
     ax.set_xlabel("collections per 1,000 operations")
     ax.legend(fontsize=8)
     ax.grid(axis="x", alpha=0.3)
-    ax2.barh(ys, [r.gc_pause_ms or 0 for r in rows], color=PALETTE[3], height=0.6)
-    ax2.set_xlabel("total GC pause in the GC pass (ms)")
+    ax2.barh(ys, [r.gc_pause_ns_per_op or 0 for r in rows], color=PALETTE[3], height=0.6)
+    ax2.set_xlabel("GC pause per operation (ns)")
     ax2.grid(axis="x", alpha=0.3)
     fig.suptitle(f"Garbage collection, pooled vs unpooled\n{where(result.metadata)}", fontsize=11)
     fig.tight_layout()

@@ -14,7 +14,7 @@ from ..report import CellReport
 from ..result import Result
 from . import format as fmt
 
-_VERDICT_STYLE = {"wins": "bold green", "loses": "bold red", "same": "yellow"}
+_VERDICT_STYLE = {"wins": "bold green", "loses": "bold red", "same": "yellow", "unstable": "bold magenta"}
 
 
 def result_tables(result: Result, reports: Sequence[CellReport]) -> Group:
@@ -33,7 +33,8 @@ def scenario_table(title: str, rows: list[CellReport]) -> Table:
     for name, justify in (
         ("thr", "right"), ("pool", "left"), ("time/op", "right"), ("ops/s", "right"), ("p99", "right"),
         ("allocs/op", "right"), ("B/op", "right"), ("GC/1k ops\ngen0/1/2", "right"),
-        ("GC pause", "right"), ("hits", "right"), ("speedup\n[95% CI]", "right"), ("verdict", "left"),
+        ("GC pause\nper op", "right"), ("peak RSS\n(+pass)", "right"), ("hits", "right"),
+        ("speedup\n[95% CI]", "right"), ("verdict", "left"),
     ):  # fmt: skip
         table.add_column(name, justify=justify, no_wrap=name != "verdict")  # type: ignore[arg-type]
     if waits:
@@ -46,7 +47,8 @@ def scenario_table(title: str, rows: list[CellReport]) -> Table:
         previous = c.threads
         if c.status != "ok":
             style = "red" if c.status == "failed" else "yellow"
-            table.add_row(str(c.threads), c.pool, Text(f"{c.status}: {c.error}", style=style))
+            error = c.error or "not measured yet (poolbench run --resume)"
+            table.add_row(str(c.threads), c.pool, Text(f"{c.status}: {error}", style=style))
             continue
         verdict = r.verdict
         table.add_row(
@@ -58,10 +60,11 @@ def scenario_table(title: str, rows: list[CellReport]) -> Table:
             fmt.count(r.allocs_per_op),
             fmt.size(r.bytes_per_op),
             fmt.gc_rates(r),
-            "-" if r.gc_pause_ms is None else f"{r.gc_pause_ms:.1f} ms",
+            fmt.pause_per_op(r),
+            fmt.memory(r),
             fmt.percent(c.hit_rate),
             fmt.speedup(r),
-            Text(fmt.VERDICT_WORDS[verdict], style=_VERDICT_STYLE[verdict]) if verdict else Text(""),
+            Text(fmt.verdict(r), style=_VERDICT_STYLE[verdict]) if verdict else Text(""),
             *([fmt.waits(r)] if waits else []),
         )
     return table

@@ -90,3 +90,41 @@ class Greedy(Scenario):
         hoard = []
         while True:
             hoard.append(bytearray(16 * 1024 * 1024))
+
+
+class Bimodal(Scenario):
+    """Every other worker process makes ``new`` slow: two modes of the speedup, by construction.
+
+    A stand-in for heap layouts that make a copy 15x slower in some processes and not others.
+    """
+
+    name = "bimodal"
+    params = {"counter": ""}
+
+    def setup(self):
+        path = self.params["counter"]
+        with open(path, "a+") as f:  # one line per process started
+            f.write("x\n")
+            f.seek(0)
+            self.slow = len(f.readlines()) % 2 == 0
+
+    def new(self):
+        if self.slow:
+            sum(range(300))
+        return [0] * 8
+
+    def use(self, obj):
+        obj[0] += 1
+
+
+class BigBatch(Scenario):
+    """16 buffers of 8 MiB alive at once: about 128 MiB per path, pooled or not."""
+
+    name = "big-batch"
+    params = {"batch": 16, "size": 8 * 1024 * 1024}
+
+    def new(self):
+        return bytearray(self.params["size"])
+
+    def use(self, buf):
+        buf[0] = 1

@@ -1,0 +1,67 @@
+"""Building the pools of one scenario: what the worker measures and the doctor checks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .pools import Pool, create_pool
+from .scenario import Scenario
+
+Get = Callable[[], Any]
+Put = Callable[[Any], None] | None
+
+
+@dataclass
+class Strategy:
+    """One strategy inside a worker: its pool (none for ``none``) and the callables it runs."""
+
+    name: str
+    get: Get
+    put: Put
+    pool: Pool[Any] | None
+    capacity: int | None = None
+    """How many objects the pool lets exist at once (its ``max_size`` option), if it is bounded."""
+
+
+def build_strategies(
+    scenario: Scenario,
+    names: Sequence[str],
+    threads: int,
+    *,
+    wrap: Callable[[Pool[Any]], Pool[Any]] | None = None,
+) -> list[Strategy]:
+    """``none`` uses ``scenario.new`` directly (what a user writes without a pool).
+
+    ``wrap`` turns each pool into another (the doctor's checking pool, say) before it is used.
+    """
+    reset = scenario.reset if scenario.overrides("reset") else None
+    accept = scenario.accept if scenario.overrides("accept") else None
+    built = []
+    for name in names:
+        if name == "none":
+            built.append(Strategy(name, scenario.new, None, None))
+            continue
+        options = {"reset": reset, "accept": accept, **scenario.pool_options(name, threads)}
+        pool = create_pool(name, scenario.new, **options)
+        if wrap is not None:
+            pool = wrap(pool)
+        capacity = options.get("max_size")
+        built.append(
+            Strategy(name, pool.get, pool.put, pool, capacity if isinstance(capacity, int) else None)
+        )
+    return built
+
+
+def fill(strategy: Strategy, objects: int) -> None:
+    """Take ``objects`` from the strategy's pool at once and give them back: a pool that has served
+    that many borrowers at a time (``threads * batch``), so no thread misses for want of warmth."""
+    get, put = strategy.get, strategy.put
+    if put is None:
+        return
+    if strategy.capacity is not None:
+        objects = min(objects, strategy.capacity)  # a bounded pool would wait for the rest
+    taken = [get() for _ in range(objects)]
+    for obj in taken:
+        put(obj)
