@@ -34,6 +34,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .env import ENV_KEYS
 from .errors import ResultFileError, UsageError
 from .result import Cell, Result
 from .stats import Shift, holm, log_shift
@@ -44,14 +45,6 @@ MIN_PROCESSES = 3
 """With fewer than 3 worker processes a side, the spread between processes is not known well
 enough to call a difference (files from ``--quick`` before format 2 had 2)."""
 METRICS = ("time", "speedup", "allocs", "bytes", "gc")
-ENV_KEYS = (
-    "python_version",
-    "python_implementation",
-    "gil_enabled",
-    "cpu_model",
-    "cpu_count",
-    "poolbench_version",
-)
 
 
 @dataclass(frozen=True)

@@ -8,13 +8,16 @@ packages are ever imported.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import importlib.util
 import inspect
+import io
 import sys
 import traceback
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -116,10 +119,67 @@ def load_file(path: Path) -> ModuleType:
     return module
 
 
-def _error_text(exc: BaseException) -> str:
-    last = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
-    where = f" (line {last[0].lineno})" if last else ""
+def _error_text(exc: BaseException, path: Path | None = None) -> str:
+    """``TypeError: ... (line 12)``: the line in the scenario's own file where it can be found
+    (a syntax error's line, or the deepest frame in that file), not a line of importlib's."""
+    if isinstance(exc, SyntaxError) and exc.lineno:
+        return f"SyntaxError: {exc.msg} (line {exc.lineno})"
+    if isinstance(exc, SystemExit):
+        return f"it called sys.exit({exc.code!r}) while being imported"
+    if isinstance(exc, KeyboardInterrupt):
+        return "it raised KeyboardInterrupt while being imported"
+    frames = traceback.extract_tb(exc.__traceback__) if exc.__traceback__ else []
+    if path is not None:
+        mine = [f for f in frames if f.filename and Path(f.filename).resolve() == path.resolve()]
+        frames = mine or frames
+    where = f" (line {frames[-1].lineno})" if frames else ""
     return f"{type(exc).__name__}: {exc}{where}"
+
+
+class _Capped(io.TextIOBase):
+    """Where an imported file's prints go: kept to a few KiB, never to poolbench's own output
+    (``doctor --format json`` must stay JSON however much a scenario prints at import)."""
+
+    def __init__(self, limit: int = 4096) -> None:
+        self.limit = limit
+        self.kept: list[str] = []
+        self.size = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        if self.size < self.limit:
+            self.kept.append(text[: self.limit - self.size])
+            self.size += len(self.kept[-1])
+        return len(text)
+
+
+@contextmanager
+def _quiet_import() -> Iterator[None]:
+    sink = _Capped()
+    with redirect_stdout(sink), redirect_stderr(sink):
+        yield
+
+
+def _import_classes(module_name: str) -> list[type[Scenario]]:
+    return _classes_in(importlib.import_module(module_name))
+
+
+def _file_classes(path: Path) -> list[type[Scenario]]:
+    return _classes_in(load_file(path))
+
+
+def _guarded(
+    load: Callable[[], list[type[Scenario]]], path: Path | None = None
+) -> list[type[Scenario]] | str:
+    """The scenario classes ``load()`` finds, or why it failed: any exception, ``sys.exit()`` and
+    ``KeyboardInterrupt`` raised at import included, so one bad file cannot end the command."""
+    try:
+        with _quiet_import():
+            return load()
+    except (Exception, SystemExit, KeyboardInterrupt) as exc:  # noqa: BLE001 - reported by name
+        return _error_text(exc, path)
 
 
 def builtin_package() -> ModuleType:
@@ -180,18 +240,19 @@ def discover(
 
     for stem in builtin_files:
         module_name = f"{BUILTIN_PACKAGE}.{stem}"
-        try:
-            module = importlib.import_module(module_name)
-            for cls in _classes_in(module):
-                add(ScenarioRef(cls.name, "builtin", module_name, cls.__name__), cls, module_name)
-        except Exception as exc:  # noqa: BLE001 - a broken scenario must not hide the others
-            found.problems.append(LoadProblem(module_name, _error_text(exc)))
+        classes = _guarded(functools.partial(_import_classes, module_name))
+        if isinstance(classes, str):
+            found.problems.append(LoadProblem(module_name, classes))
+            continue
+        for cls in classes:
+            add(ScenarioRef(cls.name, "builtin", module_name, cls.__name__), cls, module_name)
 
     dirs = [Path("scenarios")] if include_cwd and Path("scenarios").is_dir() else []
     for folder in folders:
         if not folder.is_dir():
+            what = "is a file, not a folder" if folder.exists() else "does not exist"
             raise UsageError(
-                f"scenario folder {str(folder)!r} does not exist",
+                f"scenario folder {str(folder)!r} {what}",
                 hint="--scenarios-dir takes a folder of scenario .py files",
             )
         dirs.append(folder)
@@ -205,25 +266,31 @@ def discover(
             builtin = builtin_files.get(path.stem)
             if builtin is not None and _same_file(builtin, path):
                 continue  # poolbench's own scenarios/ folder, seen from a checkout
-            try:
-                module = load_file(path)
-                for cls in _classes_in(module):
-                    add(ScenarioRef(cls.name, "folder", str(resolved), cls.__name__), cls, str(path))
-            except Exception as exc:  # noqa: BLE001
-                found.problems.append(LoadProblem(str(path), _error_text(exc)))
+            classes = _guarded(functools.partial(_file_classes, path), path)
+            if isinstance(classes, str):
+                found.problems.append(LoadProblem(str(path), classes))
+                continue
+            for cls in classes:
+                add(ScenarioRef(cls.name, "folder", str(resolved), cls.__name__), cls, str(path))
 
     if entry_points:
         for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
-            try:
+
+            def load(ep: metadata.EntryPoint = ep) -> list[type[Scenario]]:
                 loaded = ep.load()
                 classes = _classes_in(loaded) if isinstance(loaded, ModuleType) else [loaded]
                 for cls in classes:
                     if not (isinstance(cls, type) and issubclass(cls, Scenario)):
                         raise ScenarioLoadError(f"{ep.value} is not a poolbench.Scenario subclass")
-                    location = f"{cls.__module__}:{cls.__qualname__}"
-                    add(ScenarioRef(cls.name, "entry-point", location, cls.__name__), cls, ep.value)
-            except Exception as exc:  # noqa: BLE001
-                found.problems.append(LoadProblem(f"entry point {ep.name} ({ep.value})", _error_text(exc)))
+                return classes
+
+            classes = _guarded(load)
+            if isinstance(classes, str):
+                found.problems.append(LoadProblem(f"entry point {ep.name} ({ep.value})", classes))
+                continue
+            for cls in classes:
+                location = f"{cls.__module__}:{cls.__qualname__}"
+                add(ScenarioRef(cls.name, "entry-point", location, cls.__name__), cls, ep.value)
     return found
 
 

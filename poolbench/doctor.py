@@ -1,7 +1,9 @@
 """``poolbench doctor``: run scenarios under checking pools and collect the misuse found.
 
-Runs in this process, one scenario and pool at a time, single-threaded: findings need call sites,
-not timings. A scenario that raises is reported as an error of that run, and the others go on.
+One scenario and pool at a time, single-threaded (findings need call sites, not timings), each in
+its own worker process with a timeout (:func:`diagnose_isolated`), as ``run`` measures: a scenario
+that raises, hangs or crashes the interpreter is reported as an error of that run, and the others
+go on.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 from .discovery import ScenarioRef
 from .harness import round_up
 from .pools import Finding, Pool, checked
+from .pools._checked import site_of
 from .scenario import Scenario
 from .strategies import build_strategies
 
@@ -24,6 +27,44 @@ class Diagnosis:
     params: dict[str, Any]
     findings: list[Finding] = field(default_factory=list)
     error: str | None = None
+
+
+def diagnose_one(ref: ScenarioRef, cls: type[Scenario], pool: str, *, ops: int, race: float) -> Diagnosis:
+    [diagnosis] = diagnose([(ref, cls)], [pool], ops=ops, race=race)
+    return diagnosis
+
+
+def diagnose_isolated(
+    scenarios: Sequence[tuple[ScenarioRef, type[Scenario]]],
+    pools: Sequence[str],
+    *,
+    ops: int = 2000,
+    race: float = 0.0,
+    timeout: float = 300.0,
+    python: str | None = None,
+) -> list[Diagnosis]:
+    """:func:`diagnose`, each (scenario, pool) in a fresh worker process that may take ``timeout``."""
+    import sys
+
+    from .protocol import DoctorJob
+    from .runner import WorkerFailure, run_worker
+
+    out = []
+    for ref, cls in scenarios:
+        for pool in pools:
+            answer = run_worker(python or sys.executable, DoctorJob(ref, pool, ops, race), timeout)
+            diagnosis = Diagnosis(ref.name, pool, dict(cls.default_params()))
+            if isinstance(answer, WorkerFailure):
+                diagnosis.error = answer.message
+            else:
+                found = answer.diagnosis or {"error": "the worker sent no findings", "findings": []}
+                diagnosis.error = found.get("error")
+                diagnosis.findings = [
+                    Finding(f["kind"], f["site"], int(f["count"]), f.get("detail", ""))
+                    for f in found["findings"]
+                ]
+            out.append(diagnosis)
+    return out
 
 
 def diagnose(
@@ -41,7 +82,12 @@ def diagnose(
             try:
                 scenario.setup()
                 try:
-                    kwargs: dict[str, Any] = {"race": race, "name": f"{ref.name} pool={pool_name}"}
+                    # When the scenario's run is poolbench's own, no frame of the user's code calls
+                    # get/put: findings then point at the scenario's use() (or new()).
+                    fallback = site_of(scenario.use) or site_of(scenario.new)
+                    kwargs: dict[str, Any] = {
+                        "race": race, "name": f"{ref.name} pool={pool_name}", "fallback_site": fallback,
+                    }  # fmt: skip
                     if scenario.overrides("fingerprint"):
                         kwargs["fingerprint"] = scenario.fingerprint
 

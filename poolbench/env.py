@@ -8,6 +8,17 @@ import socket
 import sys
 from typing import Any
 
+ENV_KEYS = (
+    "python_version",
+    "python_implementation",
+    "gil_enabled",
+    "cpu_model",
+    "cpu_count",
+    "poolbench_version",
+)
+"""Metadata two results must share for their times to be compared (``compare`` warns, ``merge``
+refuses)."""
+
 
 def gil_enabled() -> bool:
     is_enabled = getattr(sys, "_is_gil_enabled", None)

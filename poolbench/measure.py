@@ -30,6 +30,7 @@ from typing import Any
 from .counting import count_strategies
 from .gcpass import gc_pass
 from .harness import Clock, Team, calibrate, reference_work
+from .protocol import AllocFigures, GcFigures, StrategyFigures
 from .scenario import Scenario
 from .settings import Settings
 from .strategies import Strategy
@@ -48,8 +49,8 @@ def measure_group(
     count_allocs: bool = True,
     loops: Mapping[str, int] | None = None,
     reference: Callable[[int], None] = reference_work,
-) -> dict[str, Any]:
-    """Measure every strategy of one process; returns the worker's JSON-ready results.
+) -> dict[str, StrategyFigures]:
+    """Measure every strategy of one process: the figures of each, by strategy name.
 
     ``loops`` pins operations per value (by strategy name, and :data:`REFERENCE`). ``clock`` and
     ``reference`` are parameters so that tests can drive them with a fake clock.
@@ -72,7 +73,7 @@ def _measure(
     count_allocs: bool,
     loops: dict[str, int],
     reference_work: Callable[[int], None],
-) -> dict[str, Any]:
+) -> dict[str, StrategyFigures]:
     run = scenario.run
     batch: int = scenario.params["batch"]
     threads = team.size
@@ -93,47 +94,57 @@ def _measure(
     if REFERENCE not in loops:
         loops[REFERENCE] = calibrate(timed_reference, 1, min_ns)
     ref_loops = loops[REFERENCE]
-    results: dict[str, dict[str, Any]] = {
-        s.name: {"loops": loops[s.name], "warmups": [], "values": [], "reference_loops": ref_loops}
-        for s in strategies
-    }
+    taken: dict[str, dict[str, list[float]]] = {s.name: {"warmups": [], "values": []} for s in strategies}
     reference: list[float] = []
     for phase, count in (("warmups", settings.warmups), ("values", settings.values)):
         for r in range(count):
             order = strategies[r % len(strategies) :] + strategies[: r % len(strategies)]
             for s in order:
                 elapsed = timed(s, loops[s.name])
-                results[s.name][phase].append(elapsed / (loops[s.name] * threads))
+                taken[s.name][phase].append(elapsed / (loops[s.name] * threads))
             if phase == "values":
                 reference.append(timed_reference(ref_loops) / (ref_loops * threads))
-    for s in strategies:
-        results[s.name]["reference"] = reference
 
+    latency = {}
     for s in strategies:
         steps = min(settings.latency_steps, max(5, settings.values * loops[s.name] // batch))
-        results[s.name]["latency"] = _latency(run, s, team, batch, steps, clock)
+        latency[s.name] = _latency(run, s, team, batch, steps, clock)
 
+    gc_figures: dict[str, tuple[GcFigures, float | None]] = {}
     for s in strategies:
         for other in strategies:
             if other is not s and other.pool is not None:
                 other.pool.clear()
         n = loops[s.name] * settings.gc_values
-        results[s.name].update(_gc(s, functools.partial(timed, s), n, loops[s.name], threads, clock))
+        gc_figures[s.name] = _gc(s, functools.partial(timed, s), n, loops[s.name], threads, clock)
 
+    counts: dict[str, AllocFigures | None] = {}
     if count_allocs:
         for name, found in count_strategies(scenario, strategies, team, settings.count_ops).items():
-            results[name]["allocs"] = found
-    for s in strategies:
-        if s.pool is not None:
-            results[s.name]["pool_stats"] = s.pool.stats().__dict__
-    return results
+            counts[name] = AllocFigures(**found) if found is not None else None
+    return {
+        s.name: StrategyFigures(
+            loops=loops[s.name],
+            reference_loops=ref_loops,
+            warmups=taken[s.name]["warmups"],
+            values=taken[s.name]["values"],
+            reference=list(reference),
+            latency=latency[s.name],
+            gc=gc_figures[s.name][0],
+            hit_rate=gc_figures[s.name][1],
+            allocs=counts.get(s.name),
+            pool_stats=s.pool.stats().__dict__ if s.pool is not None else None,
+        )
+        for s in strategies
+    }
 
 
 def _gc(
     s: Strategy, timed: Callable[[int], int], n: int, warm_ops: int, threads: int, clock: Clock
-) -> dict[str, Any]:
+) -> tuple[GcFigures, float | None]:
     """The GC pass of one strategy: ``n`` operations per thread, after ``warm_ops`` (one value's
-    worth) that refill its pool: the other strategy's pass emptied it."""
+    worth) that refill its pool: the other strategy's pass emptied it. Its figures, and the pool's
+    hit rate over the pass."""
     pool = s.pool
     misses = [0]
 
@@ -144,11 +155,17 @@ def _gc(
 
     warm = functools.partial(timed, warm_ops) if pool is not None else None
     stats = gc_pass(run, warm=warm, clock=clock)
-    stats["ops"] = n * threads
-    out: dict[str, Any] = {"gc": stats}
-    if pool is not None:
-        out["hit_rate"] = 1 - misses[0] / (n * threads)
-    return out
+    memory = stats["memory"]
+    figures = GcFigures(
+        ops=n * threads,
+        collections=stats["collections"],
+        pause_total_ns=stats["pause_total_ns"],
+        pause_max_ns=stats["pause_max_ns"],
+        peak_bytes=memory["peak_bytes"],
+        added_bytes=memory["added_bytes"],
+        peak_reset=memory["peak_reset"],
+    )
+    return figures, (1 - misses[0] / (n * threads) if pool is not None else None)
 
 
 def _latency(

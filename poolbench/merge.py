@@ -5,27 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from .compare import ENV_KEYS
+from .env import ENV_KEYS
 from .errors import ResultFileError, UsageError
 from .result import Result
-
-
-def parse_shard(text: str) -> tuple[int, int]:
-    """``"2/4"`` → ``(2, 4)``: the second of four shards."""
-    k, sep, n = text.partition("/")
-    try:
-        shard = (int(k), int(n))
-    except ValueError:
-        shard = (0, 0)
-    if not sep or not 1 <= shard[0] <= shard[1]:
-        raise UsageError(f"bad --shard {text!r}", hint="write K/N with 1 <= K <= N, e.g. --shard 1/4")
-    return shard
-
-
-def shard_of(items: Sequence[object], shard: tuple[int, int]) -> list[int]:
-    """The indexes shard K of N runs: every N-th, starting at K-1 (deterministic, balanced)."""
-    k, n = shard
-    return list(range(k - 1, len(items), n))
 
 
 def merge_results(results: Sequence[tuple[Path, Result]]) -> Result:

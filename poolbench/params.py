@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -18,6 +19,10 @@ _UNITS = {
 }  # fmt: skip
 
 
+MAX_INT = 1 << 62
+"""The largest count or size a parameter takes: beyond it, no machine could hold the object."""
+
+
 def parse_int(text: str) -> int:
     """An integer, with an optional size suffix: ``65536``, ``64KiB``, ``1MiB``, ``10k``."""
     match = _SIZE.match(text)
@@ -26,7 +31,11 @@ def parse_int(text: str) -> int:
     number, unit = match.group(1), (match.group(2) or "").lower()
     if unit not in _UNITS:
         raise ValueError(f"{text!r}: unknown unit {match.group(2)!r} (use KiB, MiB, GiB, k, M)")
+    if len(match.group(1)) > 30:
+        raise ValueError(f"{text[:20]}... has more digits than any size or count needs")
     value = float(number) * _UNITS[unit]
+    if not math.isfinite(value) or value > MAX_INT:
+        raise ValueError(f"{text!r} is too large (at most {MAX_INT:,})")
     if value != int(value):
         raise ValueError(f"{text!r} is not a whole number")
     return int(value)
@@ -49,9 +58,12 @@ def parse_value(text: str, default: Any) -> Any:
         return parse_int(text)
     if isinstance(default, float):
         try:
-            return float(text)
+            value = float(text)
         except ValueError:
             raise ValueError(f"{text!r} is not a number") from None
+        if not math.isfinite(value):
+            raise ValueError(f"{text!r} is not a finite number")
+        return value
     return text.strip()
 
 
@@ -104,11 +116,3 @@ def resolve(
 def format_params(params: Mapping[str, Any]) -> str:
     """``k=v;k=v`` in key order: the form CSV and cell labels use."""
     return ";".join(f"{k}={params[k]}" for k in sorted(params))
-
-
-def format_size(n: float) -> str:
-    """``65536`` → ``64KiB``; exact binary multiples only, else the plain number."""
-    for unit, factor in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
-        if n >= factor and n % factor == 0:
-            return f"{int(n // factor)}{unit}"
-    return f"{n:g}"

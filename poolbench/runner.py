@@ -1,4 +1,4 @@
-"""The parent side of a run: plan the matrix, spawn worker processes, collect cells.
+"""The parent side of a run: spawn worker processes for a planned matrix, collect their cells.
 
 Each group (scenario, params, threads) is measured as *pairs*: ``none`` and one pool in a process,
 ``settings.processes`` fresh processes per pair (so no pool's retained objects share a heap with
@@ -13,7 +13,6 @@ still run.
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import random
@@ -22,85 +21,20 @@ import statistics
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from . import layout
-from .discovery import ScenarioRef
 from .errors import UsageError
-from .params import format_params, resolve
-from .pools import STRATEGIES, plugins
+from .params import format_params
+from .planning import Group
+from .protocol import Answer, Job, MeasureJob, ProtocolError
 from .result import AllocStats, Cell, GcStats, MemoryStats, Run
-from .scenario import Scenario
 from .settings import Settings
 from .stats import process_modes
-
-
-@dataclass(frozen=True)
-class Group:
-    """The cells one worker measures together: every pool of one (scenario, params, threads)."""
-
-    ref: ScenarioRef
-    params: dict[str, Any]
-    threads: int
-    pools: tuple[str, ...]
-
-    @property
-    def label(self) -> str:
-        shown = ",".join(f"{k}={v}" for k, v in sorted(self.params.items()))
-        return f"{self.ref.name} threads={self.threads} {shown}"
-
-
-def check_pools(pools: Sequence[str]) -> tuple[str, ...]:
-    """Known pool names, ``none`` first (always measured: every speedup is taken against it)."""
-    unknown = [p for p in pools if p not in STRATEGIES]
-    if unknown:
-        found, problems = plugins()
-        unknown = [p for p in unknown if p not in found]
-        if unknown:
-            hint = f"known: {', '.join([*STRATEGIES, *found])}"
-            broken = [f"{name} ({error})" for name, error in problems if name in unknown]
-            raise UsageError(
-                f"unknown pool strategy {', '.join(map(repr, unknown))}",
-                hint=hint + ("; plugins that failed to load: " + "; ".join(broken) if broken else ""),
-            )
-    return ("none", *(p for p in dict.fromkeys(pools) if p != "none"))
-
-
-def check_threads(threads: Sequence[int]) -> tuple[int, ...]:
-    bad = [t for t in threads if t < 1 or t > 1024]
-    if bad:
-        raise UsageError(
-            f"bad thread count {bad[0]}", hint="--threads takes counts from 1 to 1024, e.g. 1,2,4"
-        )
-    return tuple(dict.fromkeys(threads))
-
-
-def plan(
-    scenarios: Sequence[tuple[ScenarioRef, type[Scenario]]],
-    pools: Sequence[str],
-    threads: Sequence[int],
-    grid: Mapping[str, Sequence[str]],
-) -> list[Group]:
-    """The matrix scenario × parameter values × threads; every ``-p`` key must fit a scenario."""
-    pools_ = check_pools(pools)
-    threads_ = check_threads(threads)
-    for key in grid:
-        if not any(key in cls.default_params() for _, cls in scenarios):
-            names = ", ".join(ref.name for ref, _ in scenarios)
-            raise UsageError(f"no selected scenario has a parameter {key!r} (selected: {names})",
-                             hint="`poolbench list` shows each scenario's parameters")  # fmt: skip
-    groups: list[Group] = []
-    for ref, cls in scenarios:
-        keys = [k for k in grid if k in cls.default_params()]
-        for combo in itertools.product(*(grid[k] for k in keys)):
-            params = resolve(
-                ref.name, cls.default_params(), cls.choices, dict(zip(keys, combo, strict=False))
-            )
-            groups.extend(Group(ref, params, t, pools_) for t in threads_)
-    return groups
+from .worker_process import PARENT_ENV
 
 
 @dataclass(frozen=True)
@@ -138,50 +72,91 @@ def worker_command(python: str) -> tuple[list[str], dict[str, str]]:
     return [sys.executable, "-P", "-m", "poolbench.worker"], env
 
 
-def run_worker(python: str, spec: dict[str, Any], timeout: float) -> dict[str, Any] | WorkerFailure:
-    """Run one worker process; its answer, or why there is none."""
+OUTPUT_CAP = 64 * 1024
+"""Bytes of a worker's stderr the parent reads back (its tail): a scenario that prints 300 MB must
+not cost the parent 300 MB."""
+KILL_WAIT = 5.0
+"""Seconds the parent waits for a killed worker to be reaped before it gives up on it."""
+
+
+def _tail(path: Path, limit: int = OUTPUT_CAP) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - limit))
+            return f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def run_worker(python: str, job: Job, timeout: float) -> Answer | WorkerFailure:
+    """Run one worker process; its answer, or why there is none.
+
+    The worker's output goes to files, not pipes: a pipe stays open as long as any child the
+    scenario started holds it, and waiting for it made ``--timeout 3`` take 61 s (or forever). The
+    parent waits for the worker *process*, at most ``timeout``; then its process group is killed
+    and reaped with a bounded wait. An answer the worker wrote is used even if a child it left
+    behind is still running.
+    """
     command, env = worker_command(python)
-    env[layout.PAD_ENV] = layout.environment_padding(int(spec.get("layout_seed", 0)))
+    if isinstance(job, MeasureJob):
+        env[layout.PAD_ENV] = layout.environment_padding(job.layout_seed)
     with tempfile.TemporaryDirectory(prefix="poolbench-worker-") as tmp:
         out = Path(tmp) / "answer.json"
-        spec = {**spec, "out": str(out)}
-        proc = subprocess.Popen(
-            command,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,  # Ctrl-C reaches the parent only; it ends the workers
-            env=env,
-            text=True,
-        )
+        spec_path = Path(tmp) / "job.json"
+        spec_path.write_text(json.dumps({**job.to_json(), "out": str(out)}), encoding="utf-8")
+        err_path = Path(tmp) / "stderr.txt"
+        with open(spec_path, "rb") as stdin, open(err_path, "wb") as stderr:
+            proc = subprocess.Popen(
+                command,
+                stdin=stdin,
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+                env={**env, PARENT_ENV: str(os.getpid())},
+                start_new_session=True,  # Ctrl-C reaches the parent only; a timeout kills the group
+            )
         try:
-            _, stderr = proc.communicate(json.dumps(spec), timeout=timeout)
+            proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             _kill(proc)
-            return WorkerFailure(f"timed out after {timeout:g} s (--timeout)")
+            if not out.exists():  # an answer written before something held the worker up counts
+                return WorkerFailure(f"timed out after {timeout:g} s (--timeout)")
         except BaseException:
             _kill(proc)
             raise
+        _kill_group(proc)  # whatever the scenario left running in the worker's group
         if out.exists():
             try:
-                answer: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
-            except ValueError:
-                return WorkerFailure("the worker wrote a corrupt answer", stderr[-2000:])
-            if answer.get("ok"):
+                answer = Answer.from_json(json.loads(out.read_text(encoding="utf-8")))
+            except (ValueError, ProtocolError) as exc:
+                return WorkerFailure(f"the worker wrote a corrupt answer ({exc})", _tail(err_path, 2000))
+            if answer.ok:
                 return answer
-            if "skip" in answer:
-                return WorkerFailure(str(answer["skip"]), skipped=True)
-            return WorkerFailure(str(answer.get("error")), str(answer.get("traceback", "")))
-        tail = "\n".join(stderr.strip().splitlines()[-5:])
+            if answer.skip is not None:
+                return WorkerFailure(answer.skip, skipped=True)
+            return WorkerFailure(str(answer.error), answer.traceback or "")
+        tail = "\n".join(_tail(err_path).strip().splitlines()[-5:])
         return WorkerFailure(_describe_exit(proc.returncode), tail)
 
 
-def _kill(proc: subprocess.Popen[str]) -> None:
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _kill(proc: subprocess.Popen[bytes]) -> None:
+    _kill_group(proc)
+    try:
         proc.kill()
-    proc.communicate()
+    except ProcessLookupError:
+        pass
+    try:
+        proc.wait(timeout=KILL_WAIT)
+    except subprocess.TimeoutExpired:
+        pass  # a process stuck in the kernel: not ours to wait for any longer
 
 
 def check_python(python: str) -> dict[str, Any]:
@@ -226,18 +201,18 @@ class _Pair:
         shown = "" if len(self.pools) == 1 else f" pool={self.pooled}"
         return f"{self.group.label}{shown}"
 
-    def spec(self, settings: Settings, memory_limit: int | None, seed: int) -> dict[str, Any]:
-        return {
-            "scenario": self.group.ref.to_json(),
-            "params": self.group.params,
-            "threads": self.group.threads,
-            "pools": list(self.pools),
-            "settings": settings.to_json(),
-            "memory_limit": memory_limit,
-            "loops": self.loops,
-            "count_allocs": self.done < settings.count_processes,
-            "layout_seed": seed,
-        }
+    def job(self, settings: Settings, memory_limit: int | None, seed: int) -> MeasureJob:
+        return MeasureJob(
+            scenario=self.group.ref,
+            params=self.group.params,
+            threads=self.group.threads,
+            pools=self.pools,
+            settings=settings,
+            layout_seed=seed,
+            count_allocs=self.done < settings.count_processes,
+            loops=self.loops,
+            memory_limit=memory_limit,
+        )
 
     def needs_more(self) -> bool:
         """Whether the pooled cell's processes split into two modes (extra processes may settle it)."""
@@ -312,7 +287,7 @@ def measure_groups(
         if on_progress:
             on_progress(count[0], total, f"{pair.label} (process {pair.done + 1}/{pair.wanted})")
         seed = rng.randrange(1 << 31)
-        answer = run_worker(python, pair.spec(settings, memory_limit, seed), timeout)
+        answer = run_worker(python, pair.job(settings, memory_limit, seed), timeout)
         if isinstance(answer, WorkerFailure) and answer.message.startswith(_KILLED) and not pair.retried:
             # One retry for a worker killed by a signal: a rare crash inside the tracing pass
             # (seen once in ~500 processes) must not fail a cell, and so a gate; a scenario that
@@ -321,16 +296,16 @@ def measure_groups(
             for pool in pair.pools:
                 pair.cells[pool].warnings.append(f"a worker process {answer.message[11:]}; it was run again")
             seed = rng.randrange(1 << 31)
-            answer = run_worker(python, pair.spec(settings, memory_limit, seed), timeout)
+            answer = run_worker(python, pair.job(settings, memory_limit, seed), timeout)
         count[0] += 1
         if isinstance(answer, WorkerFailure):
             _fail(pair, answer)
         else:
             _add(pair, answer, seed)
             if pair.loops is None:
-                mine = answer["pools"]
-                pair.loops = {name: mine[name]["loops"] for name in pair.pools}
-                pair.loops["reference"] = mine[pair.pools[0]]["reference_loops"]
+                mine = answer.pools
+                pair.loops = {name: mine[name].loops for name in pair.pools}
+                pair.loops["reference"] = mine[pair.pools[0]].reference_loops
             pair.done += 1
         if on_cells:
             on_cells([])
@@ -369,10 +344,10 @@ def _fail(pair: _Pair, failure: WorkerFailure) -> None:
         cell.runs.clear()
 
 
-def _add(pair: _Pair, answer: dict[str, Any], seed: int) -> None:
+def _add(pair: _Pair, answer: Answer, seed: int) -> None:
     """Add one process's answer to the pair's cells."""
-    pools = answer["pools"]
-    base = pools["none"]["values"]
+    pools = answer.pools
+    base = pools["none"].values
     for pool in pair.pools:
         cell = pair.cells[pool]
         if cell.status in ("failed", "skipped") and pool != "none":
@@ -380,45 +355,40 @@ def _add(pair: _Pair, answer: dict[str, Any], seed: int) -> None:
         cell.status, cell.error = "ok", None  # none: another pair may have failed first
         mine = pools[pool]
         partner = next((p for p in pair.pools if p != pool), None)
-        ratios = (
-            [b / v for b, v in zip(base, mine["values"], strict=False) if v > 0] if pool != "none" else []
-        )
-        allocs = mine.get("allocs")
-        ops = allocs["ops"] if allocs else 0
-        gc = mine["gc"]
-        memory = gc.get("memory") or {}
+        ratios = [b / v for b, v in zip(base, mine.values, strict=False) if v > 0] if pool != "none" else []
+        allocs = mine.allocs
+        gc = mine.gc
         cell.runs.append(
             Run(
-                mine["loops"],
-                mine["values"],
-                mine["warmups"],
+                mine.loops,
+                mine.values,
+                mine.warmups,
                 ratios,
-                mine.get("reference", []),
-                allocs["allocations"] / ops if ops else None,
-                allocs["bytes"] / ops if ops else None,
-                reference_loops=mine.get("reference_loops"),
+                mine.reference,
+                allocs.allocations / allocs.ops if allocs and allocs.ops else None,
+                allocs.bytes / allocs.ops if allocs and allocs.ops else None,
+                reference_loops=mine.reference_loops,
                 layout_seed=seed,
                 partner=partner,
-                hit_rate=mine.get("hit_rate"),
-                peak_rss_bytes=memory.get("peak_bytes"),
-                rss_added_bytes=memory.get("added_bytes"),
+                hit_rate=mine.hit_rate,
+                peak_rss_bytes=gc.peak_bytes,
+                rss_added_bytes=gc.added_bytes,
             )
         )
-        cell.latency_ns.extend(mine["latency"])
+        cell.latency_ns.extend(mine.latency)
         if cell.gc is None:
             cell.gc = GcStats()
-        cell.gc.add(GcStats(gc["ops"], gc["collections"], gc["pause_total_ns"], gc["pause_max_ns"]))
+        cell.gc.add(GcStats(gc.ops, gc.collections, gc.pause_total_ns, gc.pause_max_ns))
         if allocs:
             if cell.allocs is None:
                 cell.allocs = AllocStats()
-            cell.allocs.add(
-                AllocStats(allocs["ops"], allocs["allocations"], allocs["bytes"], allocs["peak_bytes"])
-            )
-            for warning in allocs.get("warnings", []):
-                if warning not in cell.warnings:
-                    cell.warnings.append(warning)
-        if answer.get("not_counted") and answer["not_counted"] not in cell.warnings:
-            cell.warnings.append(answer["not_counted"])
+            cell.allocs.add(AllocStats(allocs.ops, allocs.allocations, allocs.bytes, allocs.peak_bytes))
+        for warning in [
+            *(allocs.warnings if allocs else []),
+            *([answer.not_counted] if answer.not_counted else []),
+        ]:
+            if warning not in cell.warnings:
+                cell.warnings.append(warning)
         hit_rates = [r.hit_rate for r in cell.runs if r.hit_rate is not None]
         cell.hit_rate = statistics.fmean(hit_rates) if hit_rates else None
         peaks = [r.peak_rss_bytes for r in cell.runs if r.peak_rss_bytes is not None]
@@ -428,7 +398,7 @@ def _add(pair: _Pair, answer: dict[str, Any], seed: int) -> None:
             cell.memory = MemoryStats(
                 int(statistics.median(peaks)),
                 int(statistics.median(added)) if added else 0,
-                bool(memory.get("peak_reset", True)) and (cell.memory is None or cell.memory.peak_reset),
+                gc.peak_reset and (cell.memory is None or cell.memory.peak_reset),
             )
-        if "pool_stats" in mine:
-            cell.pool_stats = mine["pool_stats"]
+        if mine.pool_stats is not None:
+            cell.pool_stats = mine.pool_stats

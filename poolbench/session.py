@@ -1,26 +1,25 @@
 """``poolbench run`` as a library call: discover, plan, measure, save as it goes.
 
-The result file is rewritten (atomically) after every group, marked incomplete until the last
-one, so a crash, Ctrl-C or SIGTERM loses at most the group being measured.
+The result file is rewritten (atomically) after every worker process, marked incomplete until the
+last one, so a crash or an interruption (``KeyboardInterrupt``; the CLI turns SIGTERM into one)
+loses at most the process being measured. Callable from any thread: no signal handlers here.
 """
 
 from __future__ import annotations
 
-import signal
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
 
 from . import __version__, env, storage
 from .discovery import Discovery, discover
 from .errors import Interrupted, ResultFileError, UsageError
-from .merge import shard_of
 from .params import split_assignments
+from .planning import Group, plan, shard_of
 from .result import Cell, Result
-from .runner import Group, ProgressCallback, check_python, measure_groups, plan
+from .runner import ProgressCallback, check_python, measure_groups
 from .settings import MODES, SMOKE, Settings
 
 
@@ -41,6 +40,8 @@ class RunRequest:
     shard: tuple[int, int] | None = None
     memory_limit: int | None = None
     resume: Path | None = None
+    command: str | None = None
+    """The command line, as recorded in the result's metadata (the CLI passes ``sys.argv``)."""
 
 
 @dataclass
@@ -48,15 +49,6 @@ class RunOutcome:
     result: Result
     path: Path
     discovery: Discovery
-    cells: list[Cell] = field(default_factory=list)
-
-
-class _Terminated(Exception):
-    pass
-
-
-def _on_sigterm(signum: int, frame: FrameType | None) -> None:
-    raise _Terminated()
 
 
 def run_session(
@@ -70,7 +62,7 @@ def run_session(
         existing = storage.load(request.resume)
         if existing.complete:
             raise UsageError(f"{request.resume} is complete: nothing to resume")
-        request = resume_request(existing, request.resume)
+        request = resume_request(existing, request)
     found = discovery or discover(request.scenario_dirs)
     names = list(request.scenarios) or found.builtins()
     selected = found.lookup(names)
@@ -93,7 +85,7 @@ def run_session(
         metadata={
             "poolbench_version": __version__,
             "date_started": started,
-            "command": " ".join(["poolbench", *sys.argv[1:]]) if sys.argv else "poolbench",
+            "command": request.command or "poolbench run",
             **interpreter,
             **env.machine(),
         },
@@ -116,26 +108,55 @@ def run_session(
     )
 
 
-def resume_request(result: Result, path: Path) -> RunRequest:
-    """The request that made ``result``, read back from its config, writing to ``path``."""
+def resume_request(result: Result, request: RunRequest) -> RunRequest:
+    """The request that made ``result``, read back from its config: only what is data.
+
+    A result file is data a user may have downloaded; resuming it must never run code the user did
+    not name. So the matrix, the mode and the settings come from the file, but the interpreter
+    (``--python``) and the scenario folders (``--scenarios-dir``) come from the command line, and
+    a file that names others is refused with what differs. Scenarios are found by name through
+    the command line's discovery; a module named inside the file is never imported.
+    """
     config = result.config
+    path = request.resume
+    assert path is not None
     try:
-        return RunRequest(
-            scenarios=[s["name"] for s in config["scenarios"]],
-            pools=list(config["pools"]),
+        resumed = RunRequest(
+            scenarios=[str(s["name"]) for s in config["scenarios"]],
+            pools=[str(p) for p in config["pools"]],
             threads=[int(t) for t in config["threads"]],
-            params=list(config.get("params", [])),
+            params=[str(p) for p in config.get("params", [])],
             mode=str(config["mode"]),
             out=path,
             force=True,
-            scenario_dirs=[Path(d) for d in config.get("scenario_dirs", [])],
-            python=config.get("python"),
+            scenario_dirs=request.scenario_dirs,
+            python=request.python,
             timeout=float(config.get("timeout", 300.0)),
-            shard=tuple(config["shard"]) if config.get("shard") else None,
-            memory_limit=config.get("memory_limit"),
+            shard=(int(config["shard"][0]), int(config["shard"][1])) if config.get("shard") else None,
+            memory_limit=int(config["memory_limit"]) if config.get("memory_limit") else None,
+            command=request.command,
         )
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
         raise ResultFileError(f"{path}: cannot resume, its config is incomplete ({exc})") from None
+    if resumed.mode not in (*MODES, "smoke"):
+        raise ResultFileError(f"{path}: cannot resume, unknown mode {resumed.mode!r}")
+    differs = []
+    named_dirs = [str(d) for d in config.get("scenario_dirs") or []]
+    if named_dirs != [str(d) for d in request.scenario_dirs]:
+        differs.append(
+            f"scenario folders {named_dirs or 'none'} (given: {[str(d) for d in request.scenario_dirs] or 'none'})"
+        )
+    if (config.get("python") or None) != request.python:
+        differs.append(
+            f"--python {config.get('python') or 'this interpreter'} (given: {request.python or 'none'})"
+        )
+    if differs:
+        raise UsageError(
+            f"{path} was made with " + "; ".join(differs),
+            hint="a result file never chooses what code runs: name the same --scenarios-dir and --python "
+            "on the command line with --resume, if you trust them",
+        )
+    return resumed
 
 
 def _measure_and_save(
@@ -151,18 +172,33 @@ def _measure_and_save(
     overwrite: bool,
 ) -> RunOutcome:
     outcome = RunOutcome(result, path, found)
+    with storage.exclusive(path):
+        return _measure_locked(
+            result, groups, settings, request, python, path, outcome, on_progress, overwrite
+        )
 
+
+def _measure_locked(
+    result: Result,
+    groups: list[Group],
+    settings: Settings,
+    request: RunRequest,
+    python: str,
+    path: Path,
+    outcome: RunOutcome,
+    on_progress: ProgressCallback | None,
+    overwrite: bool,
+) -> RunOutcome:
     def keep(cells: list[Cell]) -> None:
         result.cells.extend(cells)
         storage.save(result, path, overwrite=True)
 
     storage.save(result, path, overwrite=overwrite)
-    previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         measure_groups(groups, settings, python=python, timeout=request.timeout,
                        on_progress=on_progress, on_cells=keep,
                        memory_limit=request.memory_limit, existing=list(result.cells))  # fmt: skip
-    except (KeyboardInterrupt, _Terminated):
+    except KeyboardInterrupt:
         result.metadata["interrupted"] = True
         storage.save(result, path, overwrite=True)
         done = sum(1 for c in result.cells if c.status != "pending")
@@ -170,8 +206,6 @@ def _measure_and_save(
             f"interrupted: {done} finished cell(s) saved in {path} (marked incomplete)",
             hint=f"poolbench run --resume {path} measures the rest",
         ) from None
-    finally:
-        signal.signal(signal.SIGTERM, previous)
     result.complete = True
     result.metadata["date_finished"] = datetime.now(UTC).isoformat(timespec="seconds")
     storage.save(result, path, overwrite=True)

@@ -8,10 +8,13 @@ operation is a real result. Readers refuse newer versions by name, and files of 
 
 from __future__ import annotations
 
+import fcntl
 import json
 import math
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -82,7 +85,40 @@ def _umask() -> int:
     return mask
 
 
+@contextmanager
+def exclusive(path: Path) -> Iterator[None]:
+    """Hold ``path`` for one writer: a second ``poolbench run -o path`` at the same time is refused
+    instead of both printing "saved" while one run's cells are lost (an ``flock`` on a ``.lock``
+    file beside it, released when this process ends however it ends)."""
+    lock = path.with_name(f".{path.name}.lock")
+    try:
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise ResultFileError(f"cannot write {path}: {exc.strerror or exc}") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise ResultFileError(
+                f"another poolbench run is writing {path}", hint="wait for it, or write to another --out"
+            ) from None
+        try:
+            yield
+        finally:
+            try:
+                os.unlink(lock)
+            except OSError:
+                pass
+    finally:
+        os.close(fd)
+
+
 def save(result: Result, path: Path, *, overwrite: bool = False) -> None:
+    if (path.exists() or path.is_symlink()) and not path.is_file():
+        raise ResultFileError(
+            f"{path} is not a regular file", hint="--out must name a file (or a path that does not exist yet)"
+        )
     if path.exists() and not overwrite:
         raise ResultExistsError(
             f"{path} exists", hint="pass --force to overwrite it, or --out to name another file"
@@ -100,6 +136,12 @@ def default_path(folder: Path, label: str, now: datetime | None = None) -> Path:
 
 
 # Loading -----------------------------------------------------------------------------------------
+
+
+MAX_VALUE = 1e15
+"""The largest time (ns: 11 days per operation), ratio or per-op figure a file may hold."""
+MAX_COUNT = 1 << 62
+MIN_POSITIVE = 1e-12
 
 
 class _Reader:
@@ -131,12 +173,36 @@ class _Reader:
             raise self.fail(f"{where}.{key}", "not a finite number")
         return value
 
-    def numbers(self, data: Any, key: str, where: str) -> list[float]:
+    def numbers(self, data: Any, key: str, where: str, *, high: float = MAX_VALUE) -> list[float]:
         values = self.get(data, key, list, where)
         for i, v in enumerate(values):
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
                 raise self.fail(f"{where}.{key}[{i}]", "expected a finite number")
+            self.check_range(v, f"{where}.{key}[{i}]", high=high)
         return [float(v) for v in values]
+
+    def check_range(self, value: float, where: str, *, high: float = MAX_VALUE) -> None:
+        """No negative counts or times, nothing absurdly large or vanishingly small (a time of
+        1e-320 ns or 1e308 ns is a corrupt file, and would break every figure computed from it)."""
+        if value < 0:
+            raise self.fail(where, f"must not be negative, found {value}")
+        if value > high:
+            raise self.fail(where, f"implausibly large ({value:g}; at most {high:g})")
+        if 0 < value < MIN_POSITIVE:
+            raise self.fail(where, f"implausibly small ({value:g})")
+
+    def count(self, data: Any, key: str, where: str, *, optional: bool = False) -> Any:
+        """A non-negative integer within range (or None when ``optional`` and absent)."""
+        value = self.get(data, key, int, where, optional=optional)
+        if value is not None:
+            self.check_range(value, f"{where}.{key}", high=MAX_COUNT)
+        return value
+
+    def number(self, data: Any, key: str, where: str, *, optional: bool = False) -> Any:
+        value = self.get(data, key, (int, float), where, optional=optional)
+        if value is not None:
+            self.check_range(value, f"{where}.{key}")
+        return value
 
 
 def _kind_name(kind: type | tuple[type, ...]) -> str:
@@ -156,6 +222,8 @@ def _kind_name(kind: type | tuple[type, ...]) -> str:
 def load(path: Path) -> Result:
     """Read a result file; any problem is one :class:`ResultFileError` naming the file."""
     try:
+        if path.exists() and not path.is_file() and not path.is_dir():
+            raise ResultFileError(f"{path} is not a regular file (a device or a pipe?)")
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ResultFileError(
@@ -163,7 +231,7 @@ def load(path: Path) -> Result:
         ) from None
     except IsADirectoryError:
         raise ResultFileError(f"{path} is a folder, not a result file") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError) as exc:  # ValueError: a NUL in the name
         raise ResultFileError(f"{path}: cannot read it ({exc})") from None
     return parse(text, path)
 
@@ -202,6 +270,11 @@ def parse(text: str, path: Path) -> Result:
     cells = [
         _cell(reader, c, f"cells[{i}]") for i, c in enumerate(reader.get(data, "cells", list, "top level"))
     ]
+    seen: dict[Any, int] = {}
+    for i, cell in enumerate(cells):
+        if cell.key in seen:
+            raise reader.fail(f"cells[{i}]", f"the same cell as cells[{seen[cell.key]}] ({cell.label})")
+        seen[cell.key] = i
     return Result(
         metadata=reader.get(data, "metadata", dict, "top level"),
         config=reader.get(data, "config", dict, "top level"),
@@ -216,48 +289,50 @@ def _cell(r: _Reader, data: Any, where: str) -> Cell:
         at = f"{where}.runs[{i}]"
         runs.append(
             Run(
-                loops=r.get(run, "loops", int, at),
+                loops=r.count(run, "loops", at),
                 values=r.numbers(run, "values", at),
                 warmups=r.numbers(run, "warmups", at),
                 ratios=r.numbers(run, "ratios", at),
                 reference=r.numbers(run, "reference", at) if "reference" in run else [],
-                allocs_per_op=r.get(run, "allocs_per_op", (int, float), at, optional=True),
-                bytes_per_op=r.get(run, "bytes_per_op", (int, float), at, optional=True),
-                reference_loops=r.get(run, "reference_loops", int, at, optional=True),
-                layout_seed=r.get(run, "layout_seed", int, at, optional=True),
+                allocs_per_op=r.number(run, "allocs_per_op", at, optional=True),
+                bytes_per_op=r.number(run, "bytes_per_op", at, optional=True),
+                reference_loops=r.count(run, "reference_loops", at, optional=True),
+                layout_seed=r.count(run, "layout_seed", at, optional=True),
                 partner=r.get(run, "partner", str, at, optional=True),
-                hit_rate=r.get(run, "hit_rate", (int, float), at, optional=True),
-                peak_rss_bytes=r.get(run, "peak_rss_bytes", int, at, optional=True),
-                rss_added_bytes=r.get(run, "rss_added_bytes", int, at, optional=True),
+                hit_rate=r.number(run, "hit_rate", at, optional=True),
+                peak_rss_bytes=r.count(run, "peak_rss_bytes", at, optional=True),
+                rss_added_bytes=r.count(run, "rss_added_bytes", at, optional=True),
             )
         )
     gc_data = r.get(data, "gc", dict, where, optional=True)
     gc = None
     if gc_data is not None:
-        collections = [int(x) for x in r.numbers(gc_data, "collections", f"{where}.gc")]
+        collections = r.numbers(gc_data, "collections", f"{where}.gc", high=MAX_COUNT)
+        if len(collections) != 3 or any(c != int(c) for c in collections):
+            raise r.fail(f"{where}.gc.collections", "expected three whole numbers (generations 0, 1, 2)")
         gc = GcStats(
-            ops=r.get(gc_data, "ops", int, f"{where}.gc"),
-            collections=collections,
-            pause_total_ns=r.get(gc_data, "pause_total_ns", int, f"{where}.gc"),
-            pause_max_ns=r.get(gc_data, "pause_max_ns", int, f"{where}.gc"),
+            ops=r.count(gc_data, "ops", f"{where}.gc"),
+            collections=[int(c) for c in collections],
+            pause_total_ns=r.count(gc_data, "pause_total_ns", f"{where}.gc"),
+            pause_max_ns=r.count(gc_data, "pause_max_ns", f"{where}.gc"),
         )
     alloc_data = r.get(data, "allocs", dict, where, optional=True)
     allocs = None
     if alloc_data is not None:
         at = f"{where}.allocs"
         allocs = AllocStats(
-            ops=r.get(alloc_data, "ops", int, at),
-            allocations=r.get(alloc_data, "allocations", int, at),
-            bytes=r.get(alloc_data, "bytes", int, at),
-            peak_bytes=r.get(alloc_data, "peak_bytes", int, at),
+            ops=r.count(alloc_data, "ops", at),
+            allocations=r.count(alloc_data, "allocations", at),
+            bytes=r.count(alloc_data, "bytes", at),
+            peak_bytes=r.count(alloc_data, "peak_bytes", at),
         )
     memory_data = r.get(data, "memory", dict, where, optional=True)
     memory = None
     if memory_data is not None:
         at = f"{where}.memory"
         memory = MemoryStats(
-            peak_bytes=r.get(memory_data, "peak_bytes", int, at),
-            added_bytes=r.get(memory_data, "added_bytes", int, at),
+            peak_bytes=r.count(memory_data, "peak_bytes", at),
+            added_bytes=r.count(memory_data, "added_bytes", at),
             peak_reset=r.get(memory_data, "peak_reset", bool, at),
         )
     warnings = r.get(data, "warnings", list, where, optional=True) or []
@@ -268,8 +343,22 @@ def _cell(r: _Reader, data: Any, where: str) -> Cell:
     status = r.get(data, "status", str, where)
     if status not in ("ok", "failed", "skipped", "pending"):
         raise r.fail(f"{where}.status", f"unknown status {status!r}")
-    if threads < 1:
-        raise r.fail(f"{where}.threads", "must be >= 1")
+    if threads < 1 or threads > 1024:
+        raise r.fail(f"{where}.threads", "must be from 1 to 1024")
+    if status == "ok" and (not runs or not any(run.values for run in runs)):
+        raise r.fail(f"{where}.runs", "a measured (ok) cell has no values")
+    pool_stats = r.get(data, "pool_stats", dict, where, optional=True)
+    for key, value in (pool_stats or {}).items():
+        at = f"{where}.pool_stats.{key}"
+        if key == "strategy":
+            if not isinstance(value, str):
+                raise r.fail(at, "expected a string")
+        elif value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise r.fail(at, f"expected a number, found {type(value).__name__}")
+        elif value is not None:
+            if not math.isfinite(value):
+                raise r.fail(at, "not a finite number")
+            r.check_range(value, at, high=MAX_COUNT)
     return Cell(
         scenario=r.get(data, "scenario", str, where),
         pool=r.get(data, "pool", str, where),
@@ -281,9 +370,9 @@ def _cell(r: _Reader, data: Any, where: str) -> Cell:
         latency_ns=r.numbers(data, "latency_ns", where),
         gc=gc,
         allocs=allocs,
-        peak_rss_bytes=r.get(data, "peak_rss_bytes", int, where, optional=True),
-        hit_rate=r.get(data, "hit_rate", (int, float), where, optional=True),
-        pool_stats=r.get(data, "pool_stats", dict, where, optional=True),
+        peak_rss_bytes=r.count(data, "peak_rss_bytes", where, optional=True),
+        hit_rate=r.number(data, "hit_rate", where, optional=True),
+        pool_stats=pool_stats,
         memory=memory,
         warnings=warnings,
     )

@@ -1,8 +1,8 @@
-"""The worker process: ``python -m poolbench.worker`` measures one (none, pool) pair and exits.
+"""The worker process: ``python -m poolbench.worker`` runs one job and exits.
 
-It reads a JSON spec on stdin and writes its JSON answer to the file the spec names (not to
-stdout, which a scenario may print to). It imports only what measuring needs: no typer, rich,
-scipy or matplotlib.
+It reads a job (:mod:`poolbench.protocol`) as JSON on stdin and writes its answer to the file the
+job names (not to stdout, which a scenario may print to). It imports only what measuring needs: no
+typer, rich, scipy or matplotlib.
 """
 
 from __future__ import annotations
@@ -15,44 +15,45 @@ from typing import Any
 
 from . import __version__, env, layout
 from .counting import UNAVAILABLE, memray_available
-from .discovery import ScenarioRef, load_ref
+from .discovery import load_ref
 from .measure import measure_group
+from .protocol import Answer, DoctorJob, MeasureJob, job_from_json
 from .scenario import SkipScenario
-from .settings import Settings
 from .strategies import build_strategies
+from .worker_process import die_with_parent
 
 
-def run_spec(spec: dict[str, Any]) -> dict[str, Any]:
-    seed = int(spec.get("layout_seed", 0))
-    keep = layout.shift(seed, 0)
-    cls = load_ref(ScenarioRef.from_json(spec["scenario"]))
-    scenario = cls(spec["params"])
-    threads = int(spec["threads"])
+def measure(job: MeasureJob) -> Answer:
+    keep = layout.shift(job.layout_seed, 0)
+    cls = load_ref(job.scenario)
+    scenario = cls(job.params)
     scenario.setup()
     try:
-        strategies = build_strategies(scenario, list(spec["pools"]), threads)
-        keep.append(layout.shift(seed, 1))
-        count = bool(spec.get("count_allocs", True))
+        strategies = build_strategies(scenario, list(job.pools), job.threads)
+        keep.append(layout.shift(job.layout_seed, 1))
+        counting = job.count_allocs and memray_available()
         pools = measure_group(
-            scenario,
-            strategies,
-            threads,
-            Settings.from_json(spec["settings"]),
-            count_allocs=count and memray_available(),
-            loops=spec.get("loops"),
+            scenario, strategies, job.threads, job.settings, count_allocs=counting, loops=job.loops
         )
     finally:
         scenario.teardown()
-    answer: dict[str, Any] = {
-        "ok": True,
-        "pools": pools,
-        "interpreter": env.interpreter(),
-        "version": __version__,
-    }
-    if count and not memray_available():
-        answer["not_counted"] = UNAVAILABLE
     del keep
-    return answer
+    return Answer(
+        ok=True,
+        pools=pools,
+        not_counted=UNAVAILABLE if job.count_allocs and not counting else None,
+        interpreter=env.interpreter(),
+        version=__version__,
+    )
+
+
+def doctor(job: DoctorJob) -> Answer:
+    """One (scenario, pool) of ``poolbench doctor``, in this process."""
+    from .doctor import diagnose_one
+
+    found = diagnose_one(job.scenario, load_ref(job.scenario), job.pool, ops=job.ops, race=job.race)
+    diagnosis = {"error": found.error, "findings": [f.to_json() for f in found.findings]}
+    return Answer(ok=True, diagnosis=diagnosis, interpreter=env.interpreter(), version=__version__)
 
 
 def limit_memory(limit: int | None) -> None:
@@ -64,27 +65,27 @@ def limit_memory(limit: int | None) -> None:
 
 
 def main() -> int:
-    spec = json.loads(sys.stdin.read())
+    die_with_parent()
+    data: dict[str, Any] = json.loads(sys.stdin.read())
     try:
-        limit_memory(spec.get("memory_limit"))
-        answer = run_spec(spec)
+        job = job_from_json(data)
+        limit_memory(job.memory_limit)
+        answer = doctor(job) if isinstance(job, DoctorJob) else measure(job)
     except SkipScenario as exc:
-        answer = {"ok": False, "skip": str(exc)}
+        answer = Answer(ok=False, skip=str(exc))
     except BaseException as exc:  # noqa: BLE001 - every failure is reported to the parent
-        frames = traceback.extract_tb(exc.__traceback__)
-        where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else ""
-        answer = {
-            "ok": False,
-            "error": f"{type(exc).__name__}: {exc}",
-            "where": where,
-            "traceback": traceback.format_exc(),
-        }
-    tmp = spec["out"] + ".tmp"
+        answer = Answer(ok=False, error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
+    tmp = data["out"] + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(answer, f)
-    os.replace(tmp, spec["out"])
-    return 0 if answer["ok"] or "skip" in answer else 3
+        json.dump(answer.to_json(), f)
+    os.replace(tmp, data["out"])
+    return 0 if answer.ok or answer.skip is not None else 3
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    # Leave at once: a non-daemon thread or a child the scenario left behind must not keep a worker
+    # whose answer is written from exiting (the parent would count it as timed out).
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

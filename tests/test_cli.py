@@ -113,8 +113,11 @@ def test_show_markdown_is_a_table():
 
 def test_show_json_summarizes_each_cell():
     result = invoke("show", RESULT, "--format", "json")
+    assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert all("ns_per_op" in c and "verdict" in c for c in data["cells"])
+    assert len(data["cells"]) == 16
+    assert all(c["ns_per_op"] > 0 for c in data["cells"])
+    assert {c["verdict"] for c in data["cells"] if c["pool"] == "sync"} <= {"wins", "loses", "same", "unstable"}
 
 
 def test_show_a_corrupt_file_exits_2(tmp_path):
@@ -131,3 +134,11 @@ def test_list_shows_builtins_folder_scenarios_and_pools(scenarios_broken):
     for words in ("bytes-buffer", "size=64KiB", "fine", "sync", "freelist", "bounded", "locked", "queue"):
         assert words in result.output
     assert "broken.py did not load" in result.output.replace("\n", "")
+
+
+def test_version_prints_the_version():
+    from poolbench import __version__
+
+    result = invoke("--version")
+    assert result.exit_code == 0
+    assert result.output.strip() == f"poolbench {__version__}"

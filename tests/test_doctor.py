@@ -59,8 +59,11 @@ def test_each_buggy_example_is_found_with_its_kind_and_call_site(scenario, kind,
 
 def test_every_builtin_scenario_is_clean_under_every_pool():
     found = discover()
+    builtins = found.builtins()
+    assert set(builtins) >= {"bytes-buffer", "json-struct", "worker-tasks", "db-connections"}
     pools = [p for p in STRATEGIES if p != "none"]
-    results = diagnose(found.lookup(found.builtins()), pools, ops=500)
+    results = diagnose(found.lookup(builtins), pools, ops=500)
+    assert len(results) == len(builtins) * len(pools)
     assert [(d.scenario, d.pool, d.findings, d.error) for d in results if d.findings or d.error] == []
 
 
@@ -122,3 +125,27 @@ def test_environment_variable_checks_an_unchanged_application():
     plain = subprocess.run([sys.executable, str(EXAMPLES / "race_app.py")], capture_output=True, text=True,
                            env={k: v for k, v in os.environ.items() if not k.startswith("POOLBENCH_CHECK")})  # fmt: skip
     assert plain.stderr == "" and "0 times out of 100" in plain.stdout
+
+
+def test_findings_point_at_the_scenario_file_even_when_its_run_is_poolbenchs(tmp_path):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "dirty.py").write_text(
+        "from poolbench import Scenario\n"
+        "\n"
+        "\n"
+        "class Dirty(Scenario):\n"
+        '    name = "dirty-outside"\n'
+        "\n"
+        "    def new(self):\n"
+        "        return [0] * 4\n"
+        "\n"
+        "    def use(self, obj):  # no reset: every reuse is dirty\n"
+        "        obj[0] += 1\n"
+    )
+    result = runner.invoke(app, ["doctor", "dirty-outside", "--scenarios-dir", str(folder), "--format", "json"])
+    assert result.exit_code == 1, result.output
+    findings = json.loads(result.stdout)["findings"]
+    assert findings and all(f["kind"] == "dirty-reuse" for f in findings)
+    assert all(f["site"].startswith(str(folder / "dirty.py") + ":10 in use") for f in findings), findings
+    assert not any("site-packages" in f["site"] or "typer" in f["site"] for f in findings)

@@ -45,6 +45,25 @@ class Costed(Scenario):
         self.clock.advance(n * (100 if put is None else 40))
 
 
+class HalfKept(Scenario):
+    """A pool that accepts every other object back: a hit rate of one half."""
+
+    name = "half-kept"
+
+    def setup(self):
+        self.n = 0
+
+    def new(self):
+        return []
+
+    def use(self, obj):
+        pass
+
+    def accept(self, obj):
+        self.n += 1
+        return self.n % 2 == 0
+
+
 SETTINGS = Settings(
     processes=1, values=4, warmups=1, min_time=0.001, latency_steps=3, gc_values=1, count_ops=10
 )
@@ -85,41 +104,51 @@ def test_calibration_keeps_whole_batches():
 
 def test_values_are_nanoseconds_per_operation_and_ratios_come_from_them():
     results, _ = measure()
-    assert results["none"]["values"] == [100.0] * 4
-    assert results["sync"]["values"] == [40.0] * 4
-    assert len(results["none"]["warmups"]) == 1
+    assert results["none"].values == [100.0] * 4
+    assert results["sync"].values == [40.0] * 4
+    assert len(results["none"].warmups) == 1
 
 
-def test_strategies_alternate_within_each_round():
-    _, scenario = measure()
-    timed = [unpooled for n, unpooled in scenario.calls if n > 1][-8:]
-    # After calibration: warmup + values rounds, the starting strategy rotating each round.
-    assert timed.count(True) == timed.count(False)
+def test_the_strategy_that_goes_first_rotates_from_round_to_round():
+    results, scenario = measure()
+    sync_loops = results["sync"].loops
+    # Calibration ends with sync's first call at its final loop count; then come one warmup round
+    # and four value rounds of two timed calls each. The strategy timed first alternates (none,
+    # sync, none, ...), so neither always runs right after the other has warmed the caches.
+    start = scenario.calls.index((sync_loops, False)) + 1
+    rounds = [unpooled for _, unpooled in scenario.calls[start : start + 10]]
+    assert rounds == [True, False, False, True, True, False, False, True, True, False]
 
 
 def test_with_threads_time_per_op_is_wall_time_over_every_threads_operations():
     results, scenario = measure(threads=4)
     # Four threads each run n ops of 100 ns; the fake clock adds them up as if run one after
     # another (the GIL), so wall time / (4 n) is still 100 ns.
-    assert results["none"]["values"] == [100.0] * 4
-    loops = results["none"]["loops"]
-    assert sum(1 for n, unpooled in scenario.calls if n == loops and unpooled) % 4 == 0
+    assert results["none"].values == [100.0] * 4
+    loops = results["none"].loops
+    timed = sum(1 for n, unpooled in scenario.calls if n == loops and unpooled)
+    assert timed >= 4 * 5 and timed % 4 == 0  # every round (1 warmup + 4 values) on all four threads
 
 
 def test_each_round_times_the_reference_workload():
     results, _ = measure()
-    assert results["none"]["reference"] == [50.0] * 4
+    assert results["none"].reference == [50.0] * 4
 
 
-def test_pooled_cells_report_a_hit_rate_and_pool_stats():
-    results, _ = measure()
-    assert "hit_rate" not in results["none"]
-    assert results["sync"]["pool_stats"]["strategy"] == "sync"
+def test_pooled_cells_report_the_hit_rate_of_their_gc_pass_and_pool_stats():
+    scenario = HalfKept()
+    scenario.setup()
+    strategies = build_strategies(scenario, ["none", "sync"], 1)
+    results = measure_group(scenario, strategies, 1, SETTINGS, count_allocs=False)  # the real clock
+    assert results["none"].hit_rate is None
+    # The pool keeps every other object it is given back, so about half the gets miss.
+    assert 0.4 <= results["sync"].hit_rate <= 0.6
+    assert results["sync"].pool_stats["strategy"] == "sync"
 
 
 def test_latency_samples_are_per_operation():
     results, _ = measure()
-    assert results["none"]["latency"] == [100.0] * 3
+    assert results["none"].latency == [100.0] * 3
 
 
 def test_team_runs_the_task_on_every_thread_and_reraises_errors():
@@ -213,3 +242,25 @@ def test_a_negative_leftover_after_the_harness_is_a_warning_not_a_silent_zero(mo
     counts = count_strategies(scenario, build_strategies(scenario, ["none"], 1), team, 10)
     assert counts["none"]["allocations"] == 0
     assert "harness subtraction left" in counts["none"]["warnings"][0]
+
+
+def test_a_job_and_an_answer_survive_the_trip_through_json():
+    import json
+
+    from poolbench.discovery import ScenarioRef
+    from poolbench.protocol import Answer, MeasureJob, job_from_json
+
+    job = MeasureJob(ScenarioRef("tiny", "folder", "/x/tiny.py", "Tiny"), {"batch": 1}, 2, ("none", "sync"),
+                     SETTINGS, layout_seed=7, count_allocs=False, loops={"none": 8, "sync": 8, "reference": 4})  # fmt: skip
+    assert job_from_json(json.loads(json.dumps(job.to_json()))) == job
+    results, _ = measure()
+    answer = Answer(ok=True, pools=results, version="x")
+    again = Answer.from_json(json.loads(json.dumps(answer.to_json())))
+    assert again == answer
+
+
+def test_a_worker_of_another_protocol_version_is_refused():
+    from poolbench.protocol import Answer, ProtocolError
+
+    with pytest.raises(ProtocolError):
+        Answer.from_json({"protocol": 1, "ok": True, "pools": {}})

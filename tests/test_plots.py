@@ -164,3 +164,14 @@ def test_compare_plot_highlights_regressions(tmp_path):
     fig = plots.comparison_figure(compare_results(base, slow))
     red = [p for p in fig.axes[0].patches if p.get_facecolor()[:3] == rgb("#D55E00")]
     assert red
+
+
+def test_a_label_with_a_dot_keeps_every_figure_apart(tmp_path):
+    from poolbench.render.plots import plot_file
+
+    path = tmp_path / "20261129-120000-v1.2.json"
+    written = plot_file(BUILTINS, path, tmp_path / "figs", ["png"])
+    names = sorted(p.name for p in written)
+    assert "20261129-120000-v1.2-throughput.png" in names and "20261129-120000-v1.2-speedup.png" in names
+    assert len(set(names)) == len(names) >= 3
+    assert all((tmp_path / "figs" / n).exists() for n in names)

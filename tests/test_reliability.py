@@ -19,8 +19,9 @@ import pytest
 
 from poolbench import storage
 from poolbench.discovery import discover
+from poolbench.planning import plan
 from poolbench.pools import create_pool
-from poolbench.runner import measure_groups, plan
+from poolbench.runner import measure_groups
 from poolbench.session import RunRequest, run_session
 from poolbench.settings import SMOKE
 
@@ -37,14 +38,14 @@ def request(scenarios_ok, tmp_path, *names, **overrides):
 def test_a_worker_killed_by_a_signal_fails_its_cells_with_the_signal_named(scenarios_ok, tmp_path):
     outcome = run_session(request(scenarios_ok, tmp_path, "killed", "tiny"))
     killed = [c for c in outcome.result.cells if c.scenario == "killed"]
-    assert all("killed by SIGKILL" in c.error for c in killed)
+    assert killed and all("killed by SIGKILL" in c.error for c in killed)
     assert all(c.status == "ok" for c in outcome.result.cells if c.scenario == "tiny")
 
 
 def test_a_scenario_that_exhausts_memory_fails_with_memory_error_under_a_limit(scenarios_ok, tmp_path):
     outcome = run_session(request(scenarios_ok, tmp_path, "greedy", "tiny", memory_limit=512 * 1024**2))
     greedy = [c for c in outcome.result.cells if c.scenario == "greedy"]
-    assert all("MemoryError" in c.error for c in greedy)
+    assert greedy and all("MemoryError" in c.error for c in greedy)
     assert storage.load(tmp_path / "out.json").complete
 
 

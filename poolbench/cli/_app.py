@@ -6,13 +6,20 @@ result to rendering.
 
 from __future__ import annotations
 
-from typing import Any
+import os
+import traceback
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from typer.core import TyperGroup
 
 from ..errors import PoolbenchError, UsageError
+
+INTERNAL_ERROR = 3
+"""Exit code of a bug in poolbench itself: never 1, which ``compare`` uses for "regression"."""
 
 
 def _console(stderr: bool) -> Console:
@@ -27,19 +34,27 @@ console = _console(stderr=False)
 errors = _console(stderr=True)
 
 
+def plain(value: object) -> str:
+    """User text (a path, a scenario or pool name, metadata) made safe to put in rich markup:
+    ``[/]`` in a file name is text, not a closing tag."""
+    return escape(str(value))
+
+
 def fail(message: str, *, hint: str | None = None) -> None:
-    """Print one red line (and a hint) on stderr."""
-    errors.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    """Print one red line (and a hint) on stderr; the message and hint are plain text."""
+    errors.print(f"[bold red]error:[/] {plain(message)}", highlight=False)
     if hint:
-        errors.print(f"[dim]hint:[/] {hint}", highlight=False)
+        errors.print(f"[dim]hint:[/] {plain(hint)}", highlight=False)
 
 
 def warn(message: str) -> None:
-    errors.print(f"[yellow]warning:[/] {message}", highlight=False)
+    errors.print(f"[yellow]warning:[/] {plain(message)}", highlight=False)
 
 
 class _Group(TyperGroup):
-    """Turns every :class:`PoolbenchError` into a red line and its exit code (2 for bad input)."""
+    """The one error boundary: a :class:`PoolbenchError` is a red line and its exit code (2 for
+    bad input); Ctrl-C outside a run is exit 130; anything else is a bug of poolbench's, exit 3
+    with a pointer to report it (``POOLBENCH_DEBUG=1`` shows the traceback)."""
 
     def invoke(self, ctx: Any) -> Any:
         try:
@@ -47,6 +62,20 @@ class _Group(TyperGroup):
         except PoolbenchError as exc:
             fail(exc.message, hint=exc.hint)
             raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            fail("interrupted")
+            raise typer.Exit(130) from None
+        except Exception as exc:
+            if type(exc).__module__.split(".")[0] in ("click", "typer"):
+                raise  # exits, usage errors and aborts of the CLI framework itself
+            if os.environ.get("POOLBENCH_DEBUG"):
+                traceback.print_exc()
+            fail(
+                f"internal error: {type(exc).__name__}: {exc}",
+                hint="this is a bug in poolbench: please report it with the command line "
+                "(POOLBENCH_DEBUG=1 shows the traceback)",
+            )
+            raise typer.Exit(INTERNAL_ERROR) from None
 
 
 app = typer.Typer(
@@ -58,6 +87,45 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from .. import __version__
+
+        typer.echo(f"poolbench {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """Does pooling this object pay off here, and by how much?"""
+
+
+Pools = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--pool",
+        "-P",
+        help="Pool strategies, comma-separated (none is always measured). [default: none,sync]",
+    ),
+]
+Threads = Annotated[
+    list[str] | None, typer.Option("--threads", "-t", help="Thread counts, comma-separated. [default: 1,2,4]")
+]
+Params = Annotated[
+    list[str] | None,
+    typer.Option("--param", "-p", help="KEY=V1,V2: parameter values to sweep (sizes like 64KiB)."),
+]
+ScenarioDirs = Annotated[
+    list[Path] | None,
+    typer.Option("--scenarios-dir", help="Also load scenarios from this folder (repeatable)."),
+]
 
 
 def split_list(values: list[str] | None, what: str) -> list[str]:

@@ -11,7 +11,7 @@ import typer
 from .. import storage
 from ..compare import METRICS, compare_results, parse_thresholds
 from ..errors import UsageError
-from ._app import app, console, split_list, warn
+from ._app import app, console, plain, split_list, warn
 
 
 class CompareFormat(StrEnum):
@@ -75,6 +75,6 @@ def compare(
         from ..render.plots import plot_comparison
 
         for written in plot_comparison(comparison, plot, ["png", "svg"]):
-            console.print(f"wrote [bold]{written}[/]")
+            console.print(f"wrote [bold]{plain(written)}[/]")
     if comparison.failing:
         raise typer.Exit(1)

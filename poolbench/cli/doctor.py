@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import json
+import math
 from enum import StrEnum
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from ..discovery import discover
-from ..doctor import diagnose
+from ..doctor import diagnose_isolated
 from ..errors import UsageError
-from ..runner import check_pools
-from ._app import app, console, split_list
-from .run import Pools, ScenarioDirs
+from ..planning import check_pools
+from ._app import Pools, ScenarioDirs, app, console, split_list
 
 
 class DoctorFormat(StrEnum):
@@ -40,43 +38,29 @@ def doctor(
     format: Annotated[
         DoctorFormat, typer.Option("--format", "-f", help="Output format.")
     ] = DoctorFormat.table,
+    timeout: Annotated[
+        float,
+        typer.Option(
+            "--timeout", help="Seconds one scenario and pool may take (each runs in its own process)."
+        ),
+    ] = 300.0,
 ) -> None:
     """Run scenarios under checking pools; report leaks, double puts, dirty reuse, use after put."""
     if ops < 1:
         raise UsageError(f"--ops must be at least 1, not {ops}")
     if not 0 <= race < 1:
         raise UsageError(f"--race must be between 0 and 1, not {race:g}")
+    if not math.isfinite(timeout) or timeout <= 0:
+        raise UsageError(f"--timeout must be a positive number of seconds, not {timeout:g}")
     found = discover(scenarios_dir or [])
     selected = found.lookup(scenarios or found.builtins())
     pools = [p for p in check_pools(split_list(pool, "--pool") if pool else ["sync"]) if p != "none"]
-    results = diagnose(selected, pools, ops=ops, race=race)
-    findings = [(d, f) for d in results for f in d.findings]
-    errors = [d for d in results if d.error]
+    results = diagnose_isolated(selected, pools, ops=ops, race=race, timeout=timeout)
+    from ..render import doctor as render
+
     if format is DoctorFormat.json:
-        data = [{"scenario": d.scenario, "pool": d.pool, **f.to_json()} for d, f in findings] + [
-            {"scenario": d.scenario, "pool": d.pool, "kind": "error", "detail": d.error} for d in errors
-        ]
-        typer.echo(json.dumps({"findings": data, "checked": len(results)}, indent=1))
+        typer.echo(render.to_json(results))
     else:
-        table = Table(header_style="bold", title="poolbench doctor", title_justify="left")
-        for column in ("scenario", "pool", "finding", "count", "call site", "fix"):
-            table.add_column(column, overflow="fold")
-        for d, f in findings:
-            table.add_row(
-                d.scenario,
-                d.pool,
-                f"[bold red]{f.kind}[/]",
-                str(f.count),
-                f.site + (f"\n{f.detail}" if f.detail else ""),
-                f.hint,
-            )
-        for d in errors:
-            table.add_row(d.scenario, d.pool, "[bold red]error[/]", "", d.error or "", "fix the scenario")
-        if findings or errors:
-            console.print(table)
-        console.print(
-            f"{len(results)} scenario/pool run(s) checked: "
-            + (f"[bold red]{len(findings)} finding(s)[/]" if findings else "[green]no misuse found[/]")
-        )
-    if findings or errors:
+        console.print(render.doctor_report(results))
+    if any(d.findings or d.error for d in results):
         raise typer.Exit(1)

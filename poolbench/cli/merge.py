@@ -9,7 +9,7 @@ import typer
 
 from .. import storage
 from ..merge import merge_results
-from ._app import app, console
+from ._app import app, console, plain
 
 
 @app.command()
@@ -21,4 +21,4 @@ def merge(
     """Merge the shard files of one matrix into one result file."""
     merged = merge_results([(path, storage.load(path)) for path in files])
     storage.save(merged, out, overwrite=force)
-    console.print(f"merged {len(files)} file(s), {len(merged.cells)} cells: saved [bold]{out}[/]")
+    console.print(f"merged {len(files)} file(s), {len(merged.cells)} cells: saved [bold]{plain(out)}[/]")

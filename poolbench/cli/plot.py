@@ -8,9 +8,8 @@ from typing import Annotated
 import typer
 
 from .. import storage
-from ..errors import ResultFileError, UsageError
-from ..result import Result
-from ._app import app, console, split_list
+from ..errors import UsageError
+from ._app import app, console, plain, split_list
 
 FORMATS = ("png", "svg", "pdf")
 
@@ -21,17 +20,6 @@ def check_formats(values: list[str] | None) -> list[str]:
     if bad:
         raise UsageError(f"unknown figure format {bad[0]!r}", hint=f"--format takes {', '.join(FORMATS)}")
     return formats
-
-
-def plot_files(result: Result, path: Path, out: Path | None, formats: list[str]) -> list[Path]:
-    from ..render.plots import plot_result
-
-    if not any(c.status == "ok" for c in result.cells):
-        raise ResultFileError(f"{path}: nothing to plot (no cell was measured)")
-    written = plot_result(result, out or path.parent, path.stem, formats)
-    if not written:
-        raise ResultFileError(f"{path}: nothing to plot")
-    return written
 
 
 Formats = Annotated[
@@ -51,5 +39,7 @@ def plot(
     formats = check_formats(format)
     loaded = [(path, storage.load(path)) for path in results]
     for path, result in loaded:
-        for written in plot_files(result, path, out, formats):
-            console.print(f"wrote [bold]{written}[/]")
+        from ..render.plots import plot_file
+
+        for written in plot_file(result, path, out, formats):
+            console.print(f"wrote [bold]{plain(written)}[/]")

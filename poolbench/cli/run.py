@@ -2,39 +2,28 @@
 
 from __future__ import annotations
 
+import math
+import signal
+import sys
 from pathlib import Path
+from types import FrameType
 from typing import Annotated
 
 import typer
 
 from ..errors import UsageError
-from ..merge import parse_shard
 from ..params import parse_int
+from ..planning import parse_shard
 from ..render.format import where
 from ..report import report
 from ..session import RunRequest, run_session
-from ._app import app, console, split_ints, split_list, warn
+from ._app import Params, Pools, ScenarioDirs, Threads, app, console, plain, split_ints, split_list, warn
 from .progress import progress_bar
 
-Pools = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--pool",
-        "-P",
-        help="Pool strategies, comma-separated (none is always measured). [default: none,sync]",
-    ),
-]
-Threads = Annotated[
-    list[str] | None, typer.Option("--threads", "-t", help="Thread counts, comma-separated. [default: 1,2,4]")
-]
-Params = Annotated[
-    list[str] | None,
-    typer.Option("--param", "-p", help="KEY=V1,V2: parameter values to sweep (sizes like 64KiB)."),
-]
-ScenarioDirs = Annotated[
-    list[Path] | None,
-    typer.Option("--scenarios-dir", help="Also load scenarios from this folder (repeatable)."),
-]
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM (a CI job cancelled, ``kill``) ends a run as Ctrl-C does: finished work saved."""
+    raise KeyboardInterrupt
 
 
 def _memory_limit(text: str | None) -> int | None:
@@ -42,8 +31,10 @@ def _memory_limit(text: str | None) -> int | None:
         return None
     try:
         limit = parse_int(text)
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:
         raise UsageError(f"--memory-limit {text}: {exc}") from None
+    if limit > 1 << 60:
+        raise UsageError(f"--memory-limit {text} is more memory than any machine has", hint="e.g. 2GiB")
     if limit < 64 * 1024 * 1024:
         raise UsageError(f"--memory-limit {text} is below 64MiB: a Python worker cannot start in that")
     return limit
@@ -103,10 +94,10 @@ def run(
     if resume is not None and (scenarios or pool or threads or param or out or shard or quick or rigorous):
         raise UsageError(
             "--resume takes the matrix, mode and output file from the result file",
-            hint=f"run `poolbench run --resume {resume}` alone",
+            hint=f"run `poolbench run --resume {resume}` (with --scenarios-dir and --python if it used them)",
         )
-    if timeout <= 0:
-        raise UsageError(f"--timeout must be positive, not {timeout:g}")
+    if not math.isfinite(timeout) or timeout <= 0:
+        raise UsageError(f"--timeout must be a positive number of seconds, not {timeout:g}")
     request = RunRequest(
         scenarios=scenarios or (),
         pools=split_list(pool, "--pool") if pool else ("none", "sync"),
@@ -122,22 +113,27 @@ def run(
         shard=parse_shard(shard) if shard else None,
         memory_limit=_memory_limit(memory_limit),
         resume=resume,
+        command=" ".join(["poolbench", *sys.argv[1:]]),
     )
-    with progress_bar() as on_progress:
-        outcome = run_session(request, on_progress=on_progress)
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        with progress_bar() as on_progress:
+            outcome = run_session(request, on_progress=on_progress)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     for problem in outcome.discovery.problems:
         warn(f"scenario file {problem.source} did not load: {problem.error}")
     result = outcome.result
     from ..render.table import print_result
 
-    console.print(f"[dim]{where(result.metadata)} · mode {request.mode}[/]")
+    console.print(f"[dim]{plain(where(result.metadata))} · mode {plain(result.config.get('mode', '?'))}[/]")
     print_result(console, result, report(result))
-    console.print(f"saved [bold]{outcome.path}[/]")
+    console.print(f"saved [bold]{plain(outcome.path)}[/]")
     if plot and any(c.status == "ok" for c in result.cells):
-        from .plot import plot_files
+        from ..render.plots import plot_file
 
-        for written in plot_files(result, outcome.path, None, ["png"]):
-            console.print(f"wrote [bold]{written}[/]")
+        for written in plot_file(result, outcome.path, None, ["png"]):
+            console.print(f"wrote [bold]{plain(written)}[/]")
     for cell in result.cells:
         for text in cell.warnings:
             warn(f"{cell.label}: {text}")

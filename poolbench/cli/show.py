@@ -11,7 +11,7 @@ import typer
 from .. import storage
 from ..render.format import where
 from ..report import report
-from ._app import app, console, warn
+from ._app import app, console, plain, warn
 
 
 class ShowFormat(StrEnum):
@@ -36,7 +36,9 @@ def show(
     if format is ShowFormat.table:
         from ..render.table import print_result
 
-        console.print(f"[dim]{where(result.metadata)} · mode {result.config.get('mode', '?')}[/]")
+        console.print(
+            f"[dim]{plain(where(result.metadata))} · mode {plain(result.config.get('mode', '?'))}[/]"
+        )
         print_result(console, result, reports)
         return
     from ..render import export

@@ -51,15 +51,41 @@ _PENDING = object()
 _CHECKED_PER_GET = 16
 
 
-def call_site(depth: int = 2) -> str:
-    """``file:line in function`` of the first caller outside poolbench (skipping the harness)."""
+def _not_user_code() -> tuple[str, ...]:
+    """Folders whose frames are never a finding's call site: poolbench itself, the standard
+    library and installed packages (a site in typer's ``main.py`` tells a user nothing)."""
+    import sysconfig
+
+    paths = sysconfig.get_paths()
+    folders = {_PACKAGE_DIR, *(paths.get(k, "") for k in ("stdlib", "platstdlib", "purelib", "platlib"))}
+    return (*(os.path.join(os.path.realpath(f), "") for f in folders if f), "<frozen ")
+
+
+_SKIPPED = _not_user_code()
+
+
+def call_site(depth: int = 2, fallback: str | None = None) -> str:
+    """``file:line in function`` of the first caller in the user's own code: not poolbench, not the
+    standard library, not an installed package. ``fallback`` when there is none (a scenario whose
+    ``run`` is poolbench's: the doctor passes the scenario's ``use`` definition)."""
     frame = sys._getframe(depth)
-    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+    while frame is not None and (
+        frame.f_code.co_filename.startswith(_SKIPPED)
+        or os.path.realpath(frame.f_code.co_filename).startswith(_SKIPPED)
+    ):
         frame = frame.f_back  # type: ignore[assignment]
     if frame is None:
-        return "?"
+        return fallback or "?"
     code = frame.f_code
     return f"{code.co_filename}:{frame.f_lineno} in {code.co_name}"
+
+
+def site_of(function: Callable[..., Any]) -> str | None:
+    """``file:line in name`` where ``function`` is defined, or None for a builtin."""
+    code = getattr(getattr(function, "__func__", function), "__code__", None)
+    if code is None:
+        return None
+    return f"{code.co_filename}:{code.co_firstlineno} in {code.co_name}"
 
 
 def fingerprint(obj: Any) -> Any:
@@ -119,6 +145,8 @@ class Checker:
     name: str
     fingerprint: Callable[[Any], Any] = fingerprint
     race: float = 0.0
+    fallback_site: str | None = None
+    """Where findings point when no frame of the user's code called ``get``/``put``."""
     findings: dict[tuple[str, str], Finding] = field(default_factory=dict)
     out: dict[int, tuple[Any, str]] = field(default_factory=dict)
     idle: OrderedDict[int, tuple[Any, Any, str]] = field(default_factory=OrderedDict)
@@ -221,23 +249,25 @@ def checked(
     fingerprint: Callable[[Any], Any] = fingerprint,
     race: float = 0.0,
     name: str | None = None,
+    fallback_site: str | None = None,
 ) -> Pool[Any]:
     """Make ``pool`` a checking pool, in place (it is returned for convenience).
 
     ``pool.checker`` then holds the :class:`Checker`; ``pool.checker.finish()`` returns findings.
+    ``fallback_site`` is where findings point when no frame of the user's code is on the stack.
     """
-    checker = Checker(name or f"{type(pool).__name__} at {call_site(2)}", fingerprint, race)
+    checker = Checker(name or f"{type(pool).__name__} at {call_site(2)}", fingerprint, race, fallback_site)
     inner_get, inner_put = pool.get, pool.put
 
     def get(*args: Any, **kwargs: Any) -> Any:
-        site = call_site(2)
+        site = call_site(2, fallback_site)
         checker.check_idle(site)
         obj = inner_get(*args, **kwargs)
         checker.on_get(obj, site)
         return obj
 
     def put(obj: Any) -> None:
-        if checker.on_put(obj, call_site(2)):
+        if checker.on_put(obj, call_site(2, fallback_site)):
             inner_put(obj)
         checker.after_put(obj)
 

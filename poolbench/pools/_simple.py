@@ -153,7 +153,8 @@ class LockedPool(Pool[T]):
         self._max = max_retained
         self._items: list[T] = []
         self._lock = threading.Lock()
-        self._counting = counting
+        # ``counting`` is accepted like every pool's, and needs nothing: gets and puts are counted
+        # under the lock this pool takes anyway.
         self._gets = self._puts = self._misses = self._drops = self._cleared = 0
         maybe_check(self)
 

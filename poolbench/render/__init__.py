@@ -1,1 +1,2 @@
-"""Rendering: tables, exports (and plots). Nothing here measures; only this package imports rich."""
+"""Rendering: tables, exports and plots. Nothing here measures; the library never imports it, and the
+only other place that imports rich is ``poolbench.cli``."""

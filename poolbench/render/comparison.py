@@ -72,7 +72,7 @@ def comparison_table(comparison: Comparison) -> Group:
             table.add_section()
         style = "bold red" if m.regression else "green" if m.mark in ("faster", "fewer") else ""
         table.add_row(
-            label if label != previous else "",
+            Text(label if label != previous else ""),
             m.metric,
             value(m.metric, m.base),
             value(m.metric, m.cand),

@@ -25,10 +25,21 @@ def count(value: float | None, digits: int = 1) -> str:
     return f"{value:,.{digits}f}"
 
 
-def size(n: float | None) -> str:
+def size(n: float | None, *, as_param: bool = False) -> str:
+    """Bytes for reading: ``669 B``, ``64.7 KiB``, ``1.0 MiB``. The one size formatter.
+
+    ``as_param=True`` gives the form ``-p`` takes back: ``64KiB`` for an exact binary multiple,
+    the plain number otherwise (``list`` shows defaults this way, figures label sweeps with it).
+    """
     if n is None:
         return "-"
-    for unit, scale in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+    units = (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024))
+    if as_param:
+        for unit, scale in units:
+            if n >= scale and n % scale == 0:
+                return f"{int(n // scale)}{unit}"
+        return f"{n:g}"
+    for unit, scale in units:
         if abs(n) >= scale:
             return f"{n / scale:.1f} {unit}"
     return f"{n:.0f} B"

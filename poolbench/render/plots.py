@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from ..compare import Comparison
-from ..params import format_params, format_size
+from ..errors import ResultFileError
+from ..params import format_params
 from ..report import CellReport, report
 from ..result import Cell, Result
-from .format import where
+from .format import size, where
 
 # Okabe-Ito: distinguishable with every common form of colour blindness.
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
@@ -53,7 +54,7 @@ def _ok(reports: Sequence[CellReport]) -> list[CellReport]:
 
 def _group_label(cell: Cell, skip: Sequence[str] = ()) -> str:
     shown = {
-        k: (format_size(v) if k == "size" and isinstance(v, int) else v)
+        k: (size(v, as_param=True) if k == "size" and isinstance(v, int) else v)
         for k, v in cell.params.items()
         if k not in skip
     }
@@ -226,10 +227,7 @@ def break_even(points: Sequence[tuple[float, float]]) -> float | None:
 
 def _fmt_param(key: str, value: float) -> str:
     if key in ("size", "bytes") or key.endswith("_size"):
-        for unit, scale in (("MiB", 1024**2), ("KiB", 1024)):
-            if value >= scale:
-                return f"{value / scale:.3g} {unit}"
-        return f"{value:.3g} B"
+        return size(value)
     return f"{value:.3g}"
 
 
@@ -343,13 +341,22 @@ FIGURES = {
 
 
 def save(fig: Any, stem: Path, formats: Sequence[str]) -> list[Path]:
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for fmt in formats:
-        path = stem.with_suffix(f".{fmt}")
-        fig.savefig(path, dpi=DPI if fmt == "png" else None, bbox_inches="tight")
-        paths.append(path)
-    _pyplot().close(fig)
+    """``<stem>.<format>`` for each format. The suffix is appended, never substituted: a run
+    labelled ``v1.2`` must not send every figure to ``...-v1.png``."""
+    folder = stem.parent
+    try:
+        if folder.exists() and not folder.is_dir():
+            raise ResultFileError(f"{folder} is a file: figures need a folder", hint="give --out a folder")
+        folder.mkdir(parents=True, exist_ok=True)
+        paths = []
+        for fmt in formats:
+            path = folder / f"{stem.name}.{fmt}"
+            fig.savefig(path, dpi=DPI if fmt == "png" else None, bbox_inches="tight")
+            paths.append(path)
+    except OSError as exc:
+        raise ResultFileError(f"cannot write figures to {folder}: {exc.strerror or exc}") from None
+    finally:
+        _pyplot().close(fig)
     return paths
 
 
@@ -367,3 +374,13 @@ def plot_result(result: Result, out_dir: Path, prefix: str, formats: Sequence[st
 def plot_comparison(comparison: Comparison, out_dir: Path, formats: Sequence[str]) -> list[Path]:
     fig = comparison_figure(comparison)
     return save(fig, out_dir / "compare-time", formats) if fig is not None else []
+
+
+def plot_file(result: Result, path: Path, out: Path | None, formats: Sequence[str]) -> list[Path]:
+    """The figures of the result saved in ``path``: named after it, into ``out`` or beside it."""
+    if not any(c.status == "ok" for c in result.cells):
+        raise ResultFileError(f"{path}: nothing to plot (no cell was measured)")
+    written = plot_result(result, out or path.parent, path.stem, formats)
+    if not written:
+        raise ResultFileError(f"{path}: nothing to plot")
+    return written

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from itertools import groupby
 
 from rich.console import Console, Group
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -23,7 +24,7 @@ def result_tables(result: Result, reports: Sequence[CellReport]) -> Group:
     for (scenario, params), rows in groupby(
         reports, key=lambda r: (r.cell.scenario, format_params(r.cell.params))
     ):
-        tables.append(scenario_table(f"{scenario}  [dim]{params}[/]", list(rows)))
+        tables.append(scenario_table(f"{escape(scenario)}  [dim]{escape(params)}[/]", list(rows)))
     return Group(*tables)
 
 
@@ -48,12 +49,12 @@ def scenario_table(title: str, rows: list[CellReport]) -> Table:
         if c.status != "ok":
             style = "red" if c.status == "failed" else "yellow"
             error = c.error or "not measured yet (poolbench run --resume)"
-            table.add_row(str(c.threads), c.pool, Text(f"{c.status}: {error}", style=style))
+            table.add_row(str(c.threads), Text(c.pool), Text(f"{c.status}: {error}", style=style))
             continue
         verdict = r.verdict
         table.add_row(
             str(c.threads),
-            c.pool,
+            Text(c.pool),
             fmt.time_ci(r),
             fmt.rate(r.ops_per_sec),
             fmt.duration(r.p99_ns),

@@ -128,3 +128,53 @@ class BigBatch(Scenario):
 
     def use(self, buf):
         buf[0] = 1
+
+
+class Detached(Scenario):
+    """Starts a child in a session of its own (it outlives any process-group kill), then hangs."""
+
+    name = "detached"
+
+    def setup(self):
+        import subprocess
+        import sys
+
+        subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+
+    def new(self):
+        return []
+
+    def use(self, obj):
+        time.sleep(3600)
+
+
+class LeavesThread(Scenario):
+    """Measures normally, but leaves a non-daemon thread and a child behind when done."""
+
+    name = "leaves-thread"
+
+    def teardown(self):
+        import subprocess
+        import sys
+        import threading
+
+        threading.Thread(target=time.sleep, args=(60,)).start()
+        subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+
+    def new(self):
+        return []
+
+    def use(self, obj):
+        pass
+
+
+class Segfaults(Scenario):
+    name = "segfaults"
+
+    def new(self):
+        return []
+
+    def use(self, obj):
+        import signal
+
+        os.kill(os.getpid(), signal.SIGSEGV)

@@ -1,0 +1,98 @@
+"""Planning a run: the matrix of groups (scenario × parameter values × threads), checked, and the
+slice of it one shard runs. Nothing here starts a process."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .discovery import ScenarioRef
+from .errors import UsageError
+from .params import resolve
+from .pools import STRATEGIES, plugins
+from .scenario import Scenario
+
+
+@dataclass(frozen=True)
+class Group:
+    """The cells one worker measures together: every pool of one (scenario, params, threads)."""
+
+    ref: ScenarioRef
+    params: dict[str, Any]
+    threads: int
+    pools: tuple[str, ...]
+
+    @property
+    def label(self) -> str:
+        shown = ",".join(f"{k}={v}" for k, v in sorted(self.params.items()))
+        return f"{self.ref.name} threads={self.threads} {shown}"
+
+
+def check_pools(pools: Sequence[str]) -> tuple[str, ...]:
+    """Known pool names, ``none`` first (always measured: every speedup is taken against it)."""
+    unknown = [p for p in pools if p not in STRATEGIES]
+    if unknown:
+        found, problems = plugins()
+        unknown = [p for p in unknown if p not in found]
+        if unknown:
+            hint = f"known: {', '.join([*STRATEGIES, *found])}"
+            broken = [f"{name} ({error})" for name, error in problems if name in unknown]
+            raise UsageError(
+                f"unknown pool strategy {', '.join(map(repr, unknown))}",
+                hint=hint + ("; plugins that failed to load: " + "; ".join(broken) if broken else ""),
+            )
+    return ("none", *(p for p in dict.fromkeys(pools) if p != "none"))
+
+
+def check_threads(threads: Sequence[int]) -> tuple[int, ...]:
+    bad = [t for t in threads if t < 1 or t > 1024]
+    if bad:
+        raise UsageError(
+            f"bad thread count {bad[0]}", hint="--threads takes counts from 1 to 1024, e.g. 1,2,4"
+        )
+    return tuple(dict.fromkeys(threads))
+
+
+def plan(
+    scenarios: Sequence[tuple[ScenarioRef, type[Scenario]]],
+    pools: Sequence[str],
+    threads: Sequence[int],
+    grid: Mapping[str, Sequence[str]],
+) -> list[Group]:
+    """The matrix scenario × parameter values × threads; every ``-p`` key must fit a scenario."""
+    pools_ = check_pools(pools)
+    threads_ = check_threads(threads)
+    for key in grid:
+        if not any(key in cls.default_params() for _, cls in scenarios):
+            names = ", ".join(ref.name for ref, _ in scenarios)
+            raise UsageError(f"no selected scenario has a parameter {key!r} (selected: {names})",
+                             hint="`poolbench list` shows each scenario's parameters")  # fmt: skip
+    groups: list[Group] = []
+    for ref, cls in scenarios:
+        keys = [k for k in grid if k in cls.default_params()]
+        for combo in itertools.product(*(grid[k] for k in keys)):
+            params = resolve(
+                ref.name, cls.default_params(), cls.choices, dict(zip(keys, combo, strict=False))
+            )
+            groups.extend(Group(ref, params, t, pools_) for t in threads_)
+    return groups
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"2/4"`` → ``(2, 4)``: the second of four shards."""
+    k, sep, n = text.partition("/")
+    try:
+        shard = (int(k), int(n))
+    except ValueError:
+        shard = (0, 0)
+    if not sep or not 1 <= shard[0] <= shard[1]:
+        raise UsageError(f"bad --shard {text!r}", hint="write K/N with 1 <= K <= N, e.g. --shard 1/4")
+    return shard
+
+
+def shard_of(items: Sequence[object], shard: tuple[int, int]) -> list[int]:
+    """The indexes shard K of N runs: every N-th, starting at K-1 (deterministic, balanced)."""
+    k, n = shard
+    return list(range(k - 1, len(items), n))
