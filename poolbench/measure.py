@@ -96,9 +96,12 @@ def _measure(
     ref_loops = loops[REFERENCE]
     taken: dict[str, dict[str, list[float]]] = {s.name: {"warmups": [], "values": []} for s in strategies}
     reference: list[float] = []
+    rounds = 0  # the strategy that goes first rotates from round to round, across both phases
     for phase, count in (("warmups", settings.warmups), ("values", settings.values)):
-        for r in range(count):
-            order = strategies[r % len(strategies) :] + strategies[: r % len(strategies)]
+        for _ in range(count):
+            first = rounds % len(strategies)
+            rounds += 1
+            order = strategies[first:] + strategies[:first]
             for s in order:
                 elapsed = timed(s, loops[s.name])
                 taken[s.name][phase].append(elapsed / (loops[s.name] * threads))

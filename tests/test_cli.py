@@ -62,7 +62,7 @@ def test_a_scenario_file_dropped_into_scenarios_runs_with_no_other_change(scenar
         (["run", "bytes-buffer", "--threads", "0"], "bad thread count 0"),
         (["run", "bytes-buffer", "--scenarios-dir", "missing-dir"], "does not exist"),
         (["run", "bytes-buffer", "--quick", "--rigorous"], "exclude each other"),
-        (["run", "bytes-buffer", "--timeout", "0"], "--timeout must be positive"),
+        (["run", "bytes-buffer", "--timeout", "0"], "--timeout must be a positive number"),
         (["show", "missing.json"], "no such file"),
         (["run", "--resume", "missing.json"], "no such file"),
         (["run", "tiny", "--resume", "x.json"], "--resume takes the matrix"),
@@ -117,7 +117,12 @@ def test_show_json_summarizes_each_cell():
     data = json.loads(result.stdout)
     assert len(data["cells"]) == 16
     assert all(c["ns_per_op"] > 0 for c in data["cells"])
-    assert {c["verdict"] for c in data["cells"] if c["pool"] == "sync"} <= {"wins", "loses", "same", "unstable"}
+    assert {c["verdict"] for c in data["cells"] if c["pool"] == "sync"} <= {
+        "wins",
+        "loses",
+        "same",
+        "unstable",
+    }
 
 
 def test_show_a_corrupt_file_exits_2(tmp_path):

@@ -143,7 +143,9 @@ def test_findings_point_at_the_scenario_file_even_when_its_run_is_poolbenchs(tmp
         "    def use(self, obj):  # no reset: every reuse is dirty\n"
         "        obj[0] += 1\n"
     )
-    result = runner.invoke(app, ["doctor", "dirty-outside", "--scenarios-dir", str(folder), "--format", "json"])
+    result = runner.invoke(
+        app, ["doctor", "dirty-outside", "--scenarios-dir", str(folder), "--format", "json"]
+    )
     assert result.exit_code == 1, result.output
     findings = json.loads(result.stdout)["findings"]
     assert findings and all(f["kind"] == "dirty-reuse" for f in findings)

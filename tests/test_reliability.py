@@ -92,7 +92,17 @@ def test_interrupting_a_run_keeps_finished_cells_and_resume_completes_it(scenari
     assert _workers_alive() == []
     before = {c.key: c.values for c in partial.cells}
 
-    done = subprocess.run([sys.executable, "-m", "poolbench", "run", "--resume", str(out)],
+    resume = [
+        sys.executable,
+        "-m",
+        "poolbench",
+        "run",
+        "--resume",
+        str(out),
+        "--scenarios-dir",
+        str(scenarios_ok),
+    ]
+    done = subprocess.run(resume,
                           capture_output=True, text=True, timeout=120)  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     final = storage.load(out)
