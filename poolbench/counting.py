@@ -49,7 +49,14 @@ _ALLOCATING = frozenset(
      "PVALLOC", "PYMALLOC_MALLOC", "PYMALLOC_CALLOC", "PYMALLOC_REALLOC"}
 )  # fmt: skip
 
-UNAVAILABLE = "not counted: memray is not installed in the worker's Python"
+
+def unavailable() -> str:
+    """Why allocations were not counted, as the result and the table say it."""
+    from .env import gil_enabled
+
+    if not gil_enabled():
+        return "not counted: memray has no free-threaded build"
+    return "not counted: memray is not installed in the worker's Python (pip install memray)"
 
 
 def memray_available() -> bool:

@@ -14,7 +14,7 @@ import traceback
 from typing import Any
 
 from . import __version__, env, layout
-from .counting import UNAVAILABLE, memray_available
+from .counting import memray_available, unavailable
 from .discovery import load_ref
 from .measure import measure_group
 from .protocol import Answer, DoctorJob, MeasureJob, job_from_json
@@ -41,7 +41,7 @@ def measure(job: MeasureJob) -> Answer:
     return Answer(
         ok=True,
         pools=pools,
-        not_counted=UNAVAILABLE if job.count_allocs and not counting else None,
+        not_counted=unavailable() if job.count_allocs and not counting else None,
         interpreter=env.interpreter(),
         version=__version__,
     )

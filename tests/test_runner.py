@@ -136,3 +136,25 @@ def test_each_pool_gets_the_peak_memory_of_its_own_pass(scenarios_ok, tmp_path):
         assert cell.memory is not None and cell.memory.peak_reset
         assert 120 * mib < cell.memory.added_bytes < 150 * mib, cell.memory
     assert abs(none.memory.peak_bytes - sync.memory.peak_bytes) < 0.2 * sync.memory.peak_bytes
+
+
+def test_cells_measured_on_a_free_threaded_build_say_what_their_gc_figures_mean():
+    from poolbench.discovery import ScenarioRef
+    from poolbench.planning import Group
+    from poolbench.protocol import Answer, GcFigures, StrategyFigures
+    from poolbench.result import Cell
+    from poolbench.runner import FREE_THREADED_GC, _add, _Pair
+
+    def figures():
+        gc = GcFigures(100, [0, 0, 0], 0, 0, 1 << 20, 0, True)
+        return StrategyFigures(8, 8, [], [10.0], [5.0], [10.0], gc, hit_rate=1.0)
+
+    group = Group(ScenarioRef("s", "folder", "/s.py", "S"), {"batch": 1}, 1, ("none", "sync"))
+    cells = {p: Cell("s", p, 1, {"batch": 1}, status="pending") for p in group.pools}
+    answer = Answer(ok=True, pools={"none": figures(), "sync": figures()}, interpreter={"gil_enabled": False},
+                    not_counted="not counted: memray has no free-threaded build")  # fmt: skip
+    _add(_Pair(group, ("none", "sync"), cells), answer, seed=1)
+    for cell in cells.values():
+        assert cell.status == "ok"
+        assert FREE_THREADED_GC in cell.warnings
+        assert "not counted: memray has no free-threaded build" in cell.warnings

@@ -103,9 +103,18 @@ class PsycopgPool(Pool[Any]):
                 next(misses)
                 return new()
 
-        self._pool = ConnectionPool(
-            "", connection_class=_Made, min_size=1, max_size=max_size, timeout=timeout or 3600.0, open=True
-        )
+        def open_pool() -> Any:
+            return ConnectionPool(
+                "",
+                connection_class=_Made,
+                min_size=1,
+                max_size=max_size,
+                timeout=timeout or 3600.0,
+                open=True,
+            )
+
+        self._open = open_pool
+        self._pool = open_pool()
 
     def get(self) -> Any:
         from psycopg_pool import PoolTimeout as PsycopgTimeout
@@ -119,7 +128,10 @@ class PsycopgPool(Pool[Any]):
         self._pool.putconn(obj)
 
     def clear(self) -> None:
-        self._pool.close()
+        """Close the idle connections and go on with a fresh pool (``close()`` alone would leave
+        this one unusable: psycopg_pool has no call that drops idle connections only)."""
+        old, self._pool = self._pool, self._open()
+        old.close()
 
     def stats(self) -> PoolStats:
         s = self._pool.get_stats()
