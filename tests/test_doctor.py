@@ -41,6 +41,7 @@ def bug_lines():
         ("bug-dirty-reuse", "dirty-reuse"),
         ("bug-use-after-put", "use-after-put"),
         ("bug-pinned-bytes", "pinned-bytes"),
+        ("bug-kept-reference", "use-after-put"),
     ],
 )
 @pytest.mark.parametrize("pool", ["sync", "freelist", "locked"])
@@ -92,7 +93,7 @@ def test_unchecked_pools_keep_their_fast_get_and_put():
 
 
 def test_double_put_is_not_passed_on_so_no_object_goes_to_two_borrowers():
-    pool = checked(FreeListPool(list))
+    pool = checked(FreeListPool(list), quarantine=0)  # no quarantine: the object comes straight back
     a = pool.get()
     pool.put(a)
     pool.put(a)
@@ -102,7 +103,7 @@ def test_double_put_is_not_passed_on_so_no_object_goes_to_two_borrowers():
 
 
 def test_race_mode_drops_puts():
-    pool = checked(SyncPool(object, sharded=False), race=0.5)
+    pool = checked(SyncPool(object, sharded=False), race=0.5, quarantine=0)
     same = 0
     obj = pool.get()
     for _ in range(200):
@@ -151,3 +152,28 @@ def test_findings_point_at_the_scenario_file_even_when_its_run_is_poolbenchs(tmp
     assert findings and all(f["kind"] == "dirty-reuse" for f in findings)
     assert all(f["site"].startswith(str(folder / "dirty.py") + ":10 in use") for f in findings), findings
     assert not any("site-packages" in f["site"] or "typer" in f["site"] for f in findings)
+
+
+def test_the_quarantine_catches_a_write_through_a_reference_kept_after_put():
+    pool = checked(FreeListPool(list), quarantine=2)
+    kept = None
+    for _ in range(10):
+        obj = pool.get()
+        if kept is not None:
+            kept.append("stale")  # the previous request's list, already put back
+        obj.append("mine")
+        kept = obj
+        obj.clear()
+        pool.put(obj)
+    findings = {f.kind: f for f in pool.checker.finish()}
+    assert "use-after-put" in findings  # (and the stale data is then reused dirty: no reset here)
+    assert "while in quarantine" in findings["use-after-put"].detail
+
+
+def test_the_quarantine_never_makes_a_bounded_pool_wait_for_itself():
+    from poolbench.pools import BoundedPool
+
+    pool = checked(BoundedPool(list, max_size=2, timeout=1.0))
+    for _ in range(20):  # would raise PoolTimeout if both objects sat in quarantine
+        pool.put(pool.get())
+    assert pool.checker.finish() == []

@@ -32,6 +32,7 @@ class SQLAlchemyQueuePool(Pool[Any]):
     ) -> None:
         from sqlalchemy.pool import QueuePool
 
+        self.max_size = max_size  # how many connections may exist: the doctor's quarantine stays below it
         self._misses = itertools.count()
         misses = self._misses
 
@@ -94,6 +95,7 @@ class PsycopgPool(Pool[Any]):
                 f"the psycopg pool needs psycopg connections, not {type(probe).__name__} (use it with db=postgres)"
             )
         probe.close()
+        self.max_size = max_size  # how many connections may exist: the doctor's quarantine stays below it
         self._misses = itertools.count()
         misses = self._misses
 

@@ -123,3 +123,25 @@ class Pinned(Scenario):
             if put is not None:
                 for buf in bufs:
                     put(buf)  # BUG: the 4 MiB buffer goes back to the pool with the others
+
+
+class KeptReference(_ListScenario):
+    """A handler keeps the list it was given and appends to it on the next request."""
+
+    name = "bug-kept-reference"
+
+    def setup(self):
+        self.last = None
+
+    def use(self, obj):
+        if self.last is not None:
+            self.last.append(2)  # the write through the reference kept from the last request
+        obj.append(1)
+        self.last = obj
+
+    def run(self, n, get, put):
+        for _ in repeat(None, n):
+            obj = get()
+            self.use(obj)
+            if put is not None:
+                put(obj)  # BUG: use() still holds this object and writes to it on the next call
