@@ -171,42 +171,25 @@ def _measure_and_save(
     *,
     overwrite: bool,
 ) -> RunOutcome:
-    outcome = RunOutcome(result, path, found)
-    with storage.exclusive(path):
-        return _measure_locked(
-            result, groups, settings, request, python, path, outcome, on_progress, overwrite
-        )
-
-
-def _measure_locked(
-    result: Result,
-    groups: list[Group],
-    settings: Settings,
-    request: RunRequest,
-    python: str,
-    path: Path,
-    outcome: RunOutcome,
-    on_progress: ProgressCallback | None,
-    overwrite: bool,
-) -> RunOutcome:
     def keep(cells: list[Cell]) -> None:
         result.cells.extend(cells)
         storage.save(result, path, overwrite=True)
 
-    storage.save(result, path, overwrite=overwrite)
-    try:
-        measure_groups(groups, settings, python=python, timeout=request.timeout,
-                       on_progress=on_progress, on_cells=keep,
-                       memory_limit=request.memory_limit, existing=list(result.cells))  # fmt: skip
-    except KeyboardInterrupt:
-        result.metadata["interrupted"] = True
+    with storage.exclusive(path):
+        storage.save(result, path, overwrite=overwrite)
+        try:
+            measure_groups(groups, settings, python=python, timeout=request.timeout,
+                           on_progress=on_progress, on_cells=keep,
+                           memory_limit=request.memory_limit, existing=list(result.cells))  # fmt: skip
+        except KeyboardInterrupt:
+            result.metadata["interrupted"] = True
+            storage.save(result, path, overwrite=True)
+            done = sum(1 for c in result.cells if c.status != "pending")
+            raise Interrupted(
+                f"interrupted: {done} finished cell(s) saved in {path} (marked incomplete)",
+                hint=f"poolbench run --resume {path} measures the rest",
+            ) from None
+        result.complete = True
+        result.metadata["date_finished"] = datetime.now(UTC).isoformat(timespec="seconds")
         storage.save(result, path, overwrite=True)
-        done = sum(1 for c in result.cells if c.status != "pending")
-        raise Interrupted(
-            f"interrupted: {done} finished cell(s) saved in {path} (marked incomplete)",
-            hint=f"poolbench run --resume {path} measures the rest",
-        ) from None
-    result.complete = True
-    result.metadata["date_finished"] = datetime.now(UTC).isoformat(timespec="seconds")
-    storage.save(result, path, overwrite=True)
-    return outcome
+    return RunOutcome(result, path, found)

@@ -59,19 +59,8 @@ def median_ci(values: Sequence[float], confidence: float = CONFIDENCE) -> tuple[
 
 
 def summarize(values: Sequence[float]) -> Summary:
-    if not values:
-        raise ValueError("summary of no values")
-    lo, hi = median_ci(values)
-    return Summary(
-        n=len(values),
-        median=statistics.median(values),
-        mean=statistics.fmean(values),
-        stdev=statistics.stdev(values) if len(values) > 1 else 0.0,
-        min=min(values),
-        max=max(values),
-        ci_low=lo,
-        ci_high=hi,
-    )
+    """Median, its order-statistic 95% CI (:func:`median_ci`), mean, stdev, min, max: one sample."""
+    return summarize_runs([values])
 
 
 MODE_GAP = 1.25
