@@ -170,20 +170,18 @@ def counted(
     n: int,
     batch: int,
     prefill: Callable[[], None] | None = None,
-    repeats: int | None = None,
 ) -> dict[str, int] | None:
     """``run(n)`` on every thread, with the collector paused: ``prefill`` (a pool gets as many
     objects as the threads can hold out at once), one untracked run, one tracked ``run(batch)``
-    whose count is discarded (one-time costs), then ``repeats`` counted runs less the frames
-    tracing made; the run with the median count.
+    whose count is discarded (one-time costs), then the counted runs, less the frames tracing made.
 
     The pause starts with a collection, which empties a ``sync`` pool into its victim cache: the
     prefill and the untracked run come after it. With threads, a tracked run now and then differs
     by a few dozen allocations from the others (threads joining the tracker's stack bookkeeping at
-    different points); the median of three discards that. One thread needs one.
+    different points): two counted runs, and a third, the median of three, when they disagree.
+    One thread needs one.
     """
-    if repeats is None:
-        repeats = 1 if team.size == 1 else 3
+    repeats = 1 if team.size == 1 else 2
     work = functools.partial(run, n)
 
     def warm(_index: int) -> None:
@@ -196,7 +194,9 @@ def counted(
         if count_allocations(team, functools.partial(run, batch)) is None:
             return None
         found: list[dict[str, int]] = []
-        for _ in range(repeats):
+        while len(found) < repeats or (
+            len(found) == 2 and found[0]["allocations"] != found[1]["allocations"]
+        ):
             one = count_allocations(team, work)
             if one is None:
                 return None
@@ -222,7 +222,7 @@ def count_strategies(
     """Allocations per op of each strategy: memray's counts, less tracing's frames, less the
     harness (the null scenario through the same loops). ``None`` where memray is missing."""
     batch: int = scenario.params["batch"]
-    n = round_up(count_ops, batch)
+    n = round_up(-(-count_ops // team.size), batch)  # count_ops in all, shared by the threads
     ops = n * team.size
     harness: dict[bool, dict[str, int] | None] = {}
     if not scenario.overrides("run"):

@@ -229,8 +229,8 @@ def test_a_negative_leftover_after_the_harness_is_a_warning_not_a_silent_zero(mo
     real = counting.counted
     calls = []
 
-    def inflated(team, run, n, batch, prefill=None, repeats=None):
-        found = real(team, run, n, batch, prefill, repeats)
+    def inflated(team, run, n, batch, prefill=None):
+        found = real(team, run, n, batch, prefill)
         calls.append(found)
         if len(calls) <= 2:  # the two harness passes: pretend the harness costs a lot
             found["allocations"] += 10_000
