@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import signal
 import statistics
 import subprocess
@@ -83,6 +84,31 @@ KILL_WAIT = 5.0
 """Seconds the parent waits for a killed worker to be reaped before it gives up on it."""
 
 
+_FOLDER_PREFIX = "poolbench-worker-"
+_cleaned = False
+
+
+def remove_stale_folders() -> None:
+    """Remove the worker folders of poolbench processes that no longer run (a ``kill -9`` gives a
+    parent no chance to remove its own): each folder is named after the pid of the parent that
+    made it. Once per process."""
+    global _cleaned
+    if _cleaned:
+        return
+    _cleaned = True
+    for folder in Path(tempfile.gettempdir()).glob(f"{_FOLDER_PREFIX}*-*"):
+        pid = folder.name[len(_FOLDER_PREFIX) :].split("-", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+            continue  # that poolbench still runs
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except PermissionError:
+            continue  # another user's process, alive
+
+
 def _tail(path: Path, limit: int = OUTPUT_CAP) -> str:
     try:
         with open(path, "rb") as f:
@@ -106,7 +132,8 @@ def run_worker(python: str, job: Job, timeout: float) -> Answer | WorkerFailure:
     command, env = worker_command(python)
     if isinstance(job, MeasureJob):
         env[layout.PAD_ENV] = layout.environment_padding(job.layout_seed)
-    with tempfile.TemporaryDirectory(prefix="poolbench-worker-") as tmp:
+    remove_stale_folders()
+    with tempfile.TemporaryDirectory(prefix=f"{_FOLDER_PREFIX}{os.getpid()}-") as tmp:
         out = Path(tmp) / "answer.json"
         spec_path = Path(tmp) / "job.json"
         spec_path.write_text(json.dumps({**job.to_json(), "out": str(out)}), encoding="utf-8")
