@@ -47,7 +47,7 @@ def diagnose_isolated(
     import sys
 
     from .protocol import DoctorJob
-    from .runner import WorkerFailure, run_worker
+    from .spawn import WorkerFailure, run_worker
 
     out = []
     for ref, cls in scenarios:

@@ -19,8 +19,9 @@ from .errors import Interrupted, ResultFileError, UsageError
 from .params import split_assignments
 from .planning import Group, plan, shard_of
 from .result import Cell, Result
-from .runner import ProgressCallback, check_python, measure_groups
+from .runner import ProgressCallback, measure_groups
 from .settings import MODES, SMOKE, Settings
+from .spawn import check_python
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from poolbench import storage
 from poolbench.cli import app
 from poolbench.discovery import discover
-from poolbench.runner import OUTPUT_CAP, _tail
+from poolbench.spawn import OUTPUT_CAP, _tail
 
 from .conftest import DATA, HERE
 
@@ -306,7 +306,7 @@ def test_fuzzed_scenario_pool_and_file_names_are_exit_2_and_never_a_traceback(na
 def test_worker_folders_left_by_a_killed_poolbench_are_removed_on_the_next_run(scenarios_ok, tmp_path):
     import tempfile
 
-    import poolbench.runner as runner_module
+    import poolbench.spawn as runner_module
 
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
@@ -314,6 +314,8 @@ def test_worker_folders_left_by_a_killed_poolbench_are_removed_on_the_next_run(s
     stale.mkdir()
     (stale / "job.json").write_text("{}")
     runner_module._cleaned = False
-    result = invoke("run", "tiny", "--quick", "-t", "1", "--scenarios-dir", scenarios_ok, "-o", tmp_path / "r.json")
+    result = invoke(
+        "run", "tiny", "--quick", "-t", "1", "--scenarios-dir", scenarios_ok, "-o", tmp_path / "r.json"
+    )
     assert result.exit_code == 0, result.output
     assert not stale.exists()
