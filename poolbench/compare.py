@@ -8,7 +8,7 @@ share its heap layout, its calibration and its moment). So:
   metric (the median of its values), and significance comes from how those figures vary between
   processes (Welch's t-test on their logarithms, :func:`~poolbench.stats.log_shift`);
 * **time** is each value divided by the reference workload timed in the same round of the same
-  worker, on the cell's own threads (``harness.reference_work``): what remains is how much slower
+  worker, on the cell's own threads (``timing.reference_work``): what remains is how much slower
   the operation got *relative to this machine's speed at that moment*;
 * **speedup** (pooled cells) compares the same-round ``none / pool`` ratios, which need no
   normalizing at all;

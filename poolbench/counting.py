@@ -40,9 +40,9 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from .harness import Team, round_up
 from .scenario import Scenario
 from .strategies import Put, Strategy, fill
+from .timing import Team, round_up
 
 _ALLOCATING = frozenset(
     {"MALLOC", "CALLOC", "REALLOC", "ALIGNED_ALLOC", "MEMALIGN", "POSIX_MEMALIGN", "VALLOC",

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .discovery import ScenarioRef
-from .harness import round_up
 from .pools import Finding, Pool, checked
 from .pools._checked import site_of
 from .scenario import Scenario
 from .strategies import build_strategies
+from .timing import round_up
 
 
 @dataclass

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .harness import Clock
+from .timing import Clock
 
 
 def trim_heap() -> None:

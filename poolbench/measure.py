@@ -13,7 +13,7 @@ Passes, in this order:
    amount of work);
 2. warmups, then timed values, round-robin over the strategies (no tracing of any kind), each
    round also timing a fixed reference workload on the same threads
-   (:func:`~poolbench.harness.reference_work`), so ``compare`` can divide out how fast the
+   (:func:`~poolbench.timing.reference_work`), so ``compare`` can divide out how fast the
    machine was during this process;
 3. latency: single steps timed one by one (a separate pass: timing each step adds a clock call);
 4. garbage collection and memory (:mod:`poolbench.gcpass`);
@@ -29,11 +29,11 @@ from typing import Any
 
 from .counting import count_strategies
 from .gcpass import gc_pass
-from .harness import Clock, Team, calibrate, reference_work
 from .protocol import AllocFigures, GcFigures, StrategyFigures
 from .scenario import Scenario
 from .settings import Settings
 from .strategies import Strategy
+from .timing import Clock, Team, calibrate, reference_work
 
 REFERENCE = "reference"
 """The key of the reference workload's loops in ``loops``."""

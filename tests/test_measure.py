@@ -8,11 +8,11 @@ from itertools import repeat
 import pytest
 
 from poolbench.counting import count_allocations, count_calls, count_strategies
-from poolbench.harness import Team, calibrate
 from poolbench.measure import measure_group
 from poolbench.scenario import Scenario
 from poolbench.settings import Settings
 from poolbench.strategies import build_strategies
+from poolbench.timing import Team, calibrate
 
 
 class FakeClock:

@@ -1,5 +1,5 @@
-"""The thread harness inside a worker: a team of threads started on a barrier, the clock, and
-calibration. Nothing here knows about pools, scenarios or result files."""
+"""Timing inside a worker: a team of threads started on a barrier, the clock, calibration, and
+the reference workload. Nothing here knows about pools, scenarios or result files."""
 
 from __future__ import annotations
 
