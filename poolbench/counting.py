@@ -222,7 +222,10 @@ def count_strategies(
     """Allocations per op of each strategy: memray's counts, less tracing's frames, less the
     harness (the null scenario through the same loops). ``None`` where memray is missing."""
     batch: int = scenario.params["batch"]
-    n = round_up(-(-count_ops // team.size), batch)  # count_ops in all, shared by the threads
+    # count_ops on every thread, not shared: with threads, which object a thread gets depends on
+    # scheduling, and a one-off (a sqlite connection compiling its statement on first use, ~100
+    # allocations) landed in some runs; over 50 ops a thread it read +0.5 allocations per op.
+    n = round_up(count_ops, batch)
     ops = n * team.size
     harness: dict[bool, dict[str, int] | None] = {}
     if not scenario.overrides("run"):

@@ -21,7 +21,7 @@ class Settings:
     min_time: float  # seconds per value
     latency_steps: int  # at most this many timed steps per thread
     gc_values: int  # values' worth of operations in the GC pass
-    count_ops: int  # operations counted by memray, over all threads (rounded up to whole batches)
+    count_ops: int  # operations per thread counted by memray (rounded up to whole batches)
     count_processes: int = 2  # how many of a pair's processes also count allocations
     extra_processes: int = 0  # more processes, at most, for a pair whose processes disagree
 
