@@ -112,7 +112,7 @@ def test_interrupting_a_run_keeps_finished_cells_and_resume_completes_it(scenari
     assert any(before.values())
     for c in final.cells:  # processes finished before the interruption are kept, not measured again
         assert c.values[: len(before.get(c.key, []))] == before.get(c.key, [])
-        assert len(c.runs) == 6  # quick: six processes per (none, pool) pair
+        assert len(c.runs) >= 6  # quick: six processes per (none, pool) pair, more if they split
 
 
 def test_resume_of_a_complete_file_is_refused(scenarios_ok, tmp_path):
