@@ -6,7 +6,6 @@ import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 CONFIDENCE = 0.95
 MIN_EFFECT = 0.05
@@ -261,33 +260,3 @@ def holm(p_values: Sequence[float]) -> list[float]:
         running = max(running, min(1.0, (m - rank) * p_values[i]))
         adjusted[i] = running
     return adjusted
-
-
-def mann_whitney(base: Sequence[float], cand: Sequence[float]) -> float:
-    """Two-sided Mann-Whitney U p-value (scipy; the test benchstat uses)."""
-    from scipy.stats import mannwhitneyu
-
-    if len(set(base) | set(cand)) == 1:
-        return 1.0  # identical constant samples: no evidence of any difference
-    return float(mannwhitneyu(cand, base, alternative="two-sided").pvalue)
-
-
-def ratio_ci(base: Sequence[float], cand: Sequence[float], confidence: float = 0.95) -> tuple[float, float]:
-    """Percentile-bootstrap interval of median(cand) / median(base) (scipy, 2,000 resamples,
-    fixed seed so the same files always give the same interval)."""
-    import numpy as np
-    from scipy.stats import bootstrap
-
-    def stat(b: Any, c: Any, axis: int) -> Any:
-        return np.median(c, axis=axis) / np.median(b, axis=axis)
-
-    res = bootstrap(
-        (np.asarray(base), np.asarray(cand)),
-        stat,
-        n_resamples=2000,
-        vectorized=True,
-        method="percentile",
-        confidence_level=confidence,
-        rng=np.random.default_rng(0),
-    )
-    return float(res.confidence_interval.low), float(res.confidence_interval.high)
