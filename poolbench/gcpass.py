@@ -109,10 +109,7 @@ def gc_pass(
         "collections": [a["collections"] - b["collections"] for a, b in zip(after, before, strict=False)],
         "pause_total_ns": sum(pauses),
         "pause_max_ns": max(pauses, default=0),
-        "memory": {
-            "baseline_bytes": baseline,
-            "peak_bytes": peak,
-            "added_bytes": max(0, peak - baseline),
-            "peak_reset": resettable,
-        },
+        "peak_bytes": peak,
+        "added_bytes": max(0, peak - baseline),
+        "peak_reset": resettable,
     }

@@ -29,14 +29,11 @@ from typing import Any
 
 from .counting import count_strategies
 from .gcpass import gc_pass
-from .protocol import AllocFigures, GcFigures, StrategyFigures
+from .protocol import REFERENCE, AllocFigures, GcFigures, StrategyFigures
 from .scenario import Scenario
 from .settings import Settings
 from .strategies import Strategy
 from .timing import Clock, Team, calibrate, reference_work
-
-REFERENCE = "reference"
-"""The key of the reference workload's loops in ``loops``."""
 
 
 def measure_group(
@@ -157,17 +154,7 @@ def _gc(
         misses[0] = (pool.stats().misses if pool is not None else 0) - before
 
     warm = functools.partial(timed, warm_ops) if pool is not None else None
-    stats = gc_pass(run, warm=warm, clock=clock)
-    memory = stats["memory"]
-    figures = GcFigures(
-        ops=n * threads,
-        collections=stats["collections"],
-        pause_total_ns=stats["pause_total_ns"],
-        pause_max_ns=stats["pause_max_ns"],
-        peak_bytes=memory["peak_bytes"],
-        added_bytes=memory["added_bytes"],
-        peak_reset=memory["peak_reset"],
-    )
+    figures = GcFigures(ops=n * threads, **gc_pass(run, warm=warm, clock=clock))
     return figures, (1 - misses[0] / (n * threads) if pool is not None else None)
 
 

@@ -16,6 +16,8 @@ from .discovery import ScenarioRef
 from .settings import Settings
 
 PROTOCOL_VERSION = 2
+REFERENCE = "reference"
+"""The key of the reference workload's loops in a job's ``loops``, beside the strategies' names."""
 
 
 class ProtocolError(Exception):

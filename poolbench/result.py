@@ -103,11 +103,6 @@ class Cell:
         return (self.scenario, self.pool, self.threads, format_params(self.params))
 
     @property
-    def group_key(self) -> tuple[str, int, str]:
-        """The cells measured together in one worker: same scenario, threads and params."""
-        return (self.scenario, self.threads, format_params(self.params))
-
-    @property
     def label(self) -> str:
         params = format_params(self.params)
         return f"{self.scenario}/pool={self.pool}/threads={self.threads}" + (f" [{params}]" if params else "")

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from .params import format_params
 from .planning import Group
-from .protocol import Answer, MeasureJob
+from .protocol import REFERENCE, Answer, MeasureJob
 from .result import AllocStats, Cell, GcStats, MemoryStats, Run
 from .settings import Settings
 from .spawn import KILLED, WorkerFailure, run_worker
@@ -96,7 +96,7 @@ def _pairs_of(group: Group, cells: dict[str, Cell], settings: Settings) -> list[
                 pair.loops = {
                     combo[-1]: first.loops,
                     "none": none_run.loops,
-                    "reference": first.reference_loops,
+                    REFERENCE: first.reference_loops,
                 }
         pair.finished = any(cells[p].status in ("failed", "skipped") for p in combo[1:] or combo)
         pairs.append(pair)
@@ -160,7 +160,7 @@ def measure_groups(
             if pair.loops is None:
                 mine = answer.pools
                 pair.loops = {name: mine[name].loops for name in pair.pools}
-                pair.loops["reference"] = mine[pair.pools[0]].reference_loops
+                pair.loops[REFERENCE] = mine[pair.pools[0]].reference_loops
             pair.done += 1
         if on_cells:
             on_cells([])

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .pools import Pool, create_pool
+from .pools._base import bound_of
 from .scenario import Scenario
 
 Get = Callable[[], Any]
@@ -21,8 +22,6 @@ class Strategy:
     get: Get
     put: Put
     pool: Pool[Any] | None
-    capacity: int | None = None
-    """How many objects the pool lets exist at once (its ``max_size`` option), if it is bounded."""
 
 
 def build_strategies(
@@ -47,10 +46,7 @@ def build_strategies(
         pool = create_pool(name, scenario.new, **options)
         if wrap is not None:
             pool = wrap(pool)
-        capacity = options.get("max_size")
-        built.append(
-            Strategy(name, pool.get, pool.put, pool, capacity if isinstance(capacity, int) else None)
-        )
+        built.append(Strategy(name, pool.get, pool.put, pool))
     return built
 
 
@@ -60,8 +56,9 @@ def fill(strategy: Strategy, objects: int) -> None:
     get, put = strategy.get, strategy.put
     if put is None:
         return
-    if strategy.capacity is not None:
-        objects = min(objects, strategy.capacity)  # a bounded pool would wait for the rest
+    bound = bound_of(strategy.pool)
+    if bound is not None:
+        objects = min(objects, bound)  # a bounded pool would wait for the rest
     taken = [get() for _ in range(objects)]
     for obj in taken:
         put(obj)

@@ -72,6 +72,15 @@ class PoolStats:
         return (self.gets - self.misses) / self.gets
 
 
+def bound_of(pool: Any) -> int | None:
+    """How many objects ``pool`` lets exist at once (its ``max_size``), or None if unbounded.
+
+    A bounded pool counts the objects it handed out: whoever holds several back (a prefill, the
+    doctor's quarantine) must stay below this, or its next ``get`` waits for itself."""
+    value = getattr(pool, "max_size", None)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 class Pool(Generic[T]):
     """Base of every pool: ``get()``, ``put(obj)``, ``borrow()``, ``stats()``, ``clear()``.
 

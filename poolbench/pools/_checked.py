@@ -35,7 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._base import Pool
+from ._base import Pool, bound_of
 
 HINTS = {
     "leak": "return every object you take: use `with pool.borrow() as obj:`, or put() in a finally block",
@@ -273,8 +273,8 @@ def checked(
     """
     checker = Checker(name or f"{type(pool).__name__} at {call_site(2)}", fingerprint, race, fallback_site)
     inner_get, inner_put = pool.get, pool.put
-    bound = getattr(pool, "max_size", None)
-    if isinstance(bound, int):
+    bound = bound_of(pool)
+    if bound is not None:
         # A bounded pool counts quarantined objects as out: holding back as many as it allows
         # would make the next get wait for ever. Keep one free.
         quarantine = min(quarantine, bound - 1)
