@@ -4,7 +4,8 @@
 
 Single thread: all variants interleaved in one process, repeat after repeat, so each ratio to
 the floor is taken under the same conditions; the median of the repeats is printed. Then
-throughput with 1..8 threads sharing one pool (each thread: get, put, in a loop).
+throughput with 1..8 threads sharing one pool (each thread: get, put, in a loop), against the
+floor's own scaling (each thread its own list). Run it under each build (GIL, free-threaded).
 Ratios, not absolute times, are what carries from one machine to another.
 """
 
@@ -78,35 +79,69 @@ def single_thread(repeats: int, pairs: int) -> None:
         print(f"| {name} | {median:.1f} | {median / floor:.2f} |")
 
 
-def threaded(threads_list: list[int], pairs: int) -> None:
+def _rate(make: Callable[[], tuple[Any, Any]], threads: int, pairs: int) -> float:
+    """Total get+put pairs per second of ``threads`` threads, each reading ``make()`` itself."""
+    barrier = threading.Barrier(threads + 1)
+
+    def work() -> None:
+        get, put = make()  # in the thread: a sharded pool gives each thread its own functions
+        barrier.wait()
+        put(get())
+        for _ in repeat(None, pairs):
+            obj = get()
+            put(obj)
+
+    workers = [threading.Thread(target=work) for _ in range(threads)]
+    for w in workers:
+        w.start()
+    barrier.wait()
+    start = time.perf_counter()
+    for w in workers:
+        w.join()
+    return threads * pairs / (time.perf_counter() - start)
+
+
+def _floor_accessors() -> tuple[Any, Any]:
+    items: list[Any] = [[]]
+    return items.pop, items.append
+
+
+def threaded(threads_list: list[int], pairs: int, repeats: int) -> None:
+    """Throughput of threads sharing one pool, against the floor: each thread its own list, so
+    nothing is shared. The floor's own scaling is the reference, not ``threads``x: what one
+    process gets from more threads here (the interpreter, the machine) is what a pool could."""
     names = ["sync", "sync sharded", "freelist", "bounded", "locked", "queue"]
     if threads_list == [1]:
         return
-    print(f"\nthreads sharing one pool: total get+put pairs per second (each thread {pairs:,} pairs)\n")
-    print("| strategy | " + " | ".join(f"{t} thr" for t in threads_list) + " | 8 thr / 1 thr |")
-    print("|---|" + "--:|" * (len(threads_list) + 1))
-    for name in names:
-        rates = []
-        for threads in threads_list:
-            pool = VARIANTS[name]() if name != "bounded" else create_pool("bounded", list, max_size=threads)
-            barrier = threading.Barrier(threads + 1)
-
-            def work(pool: Any = pool, barrier: threading.Barrier = barrier) -> None:
-                get, put = pool.get, pool.put
-                barrier.wait()
-                for _ in repeat(None, pairs):
-                    put(get())
-
-            workers = [threading.Thread(target=work) for _ in range(threads)]
-            for w in workers:
-                w.start()
-            start = time.perf_counter()
-            barrier.wait()
-            for w in workers:
-                w.join()
-            rates.append(threads * pairs / (time.perf_counter() - start))
-        cells = " | ".join(f"{r / 1e6:.2f}M" for r in rates)
-        print(f"| {name} | {cells} | {rates[-1] / rates[0]:.2f} |")
+    rates: dict[str, dict[int, list[float]]] = {n: {t: [] for t in threads_list} for n in ["floor", *names]}
+    for _ in range(repeats):  # interleaved: a slow minute touches every row alike
+        for name in rates:
+            for threads in threads_list:
+                if name == "floor":
+                    make: Callable[[], tuple[Any, Any]] = _floor_accessors
+                else:
+                    pool = (
+                        VARIANTS[name]()
+                        if name != "bounded"
+                        else create_pool("bounded", list, max_size=threads)
+                    )
+                    make = lambda pool=pool: (pool.get, pool.put)  # noqa: E731
+                rates[name][threads].append(_rate(make, threads, pairs))
+    last = threads_list[-1]
+    print(f"\nthreads sharing one pool: get+put pairs per second, all threads together (median of {repeats};")
+    print(f"each thread {pairs:,} pairs; floor: each thread its own list)\n")
+    print(
+        "| strategy | "
+        + " | ".join(f"{t} thr" for t in threads_list)
+        + f" | {last} thr / 1 thr | vs floor's |"
+    )
+    print("|---|" + "--:|" * (len(threads_list) + 2))
+    floor_scaling = statistics.median(rates["floor"][last]) / statistics.median(rates["floor"][1])
+    for name, by_threads in rates.items():
+        medians = [statistics.median(by_threads[t]) for t in threads_list]
+        scaling = medians[-1] / medians[0]
+        cells = " | ".join(f"{r / 1e6:.2f}M" for r in medians)
+        print(f"| {name} | {cells} | {scaling:.2f} | {scaling / floor_scaling:.2f} |")
 
 
 def main() -> None:
@@ -116,7 +151,7 @@ def main() -> None:
     parser.add_argument("--threads", default="1,2,4,8")
     args = parser.parse_args()
     single_thread(args.repeats, args.pairs)
-    threaded([int(t) for t in args.threads.split(",")], args.pairs // 2)
+    threaded([int(t) for t in args.threads.split(",")], args.pairs // 2, max(3, args.repeats // 2))
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ in one place and turns it into a red line, an optional hint and exit code 2::
     ├── ResultFileError            a result file that is missing, corrupt, foreign or too new
     │   └── ResultExistsError      refusing to overwrite a result file without ``--force``
     ├── Interrupted                Ctrl-C or SIGTERM during a run (exit 130; cells so far saved)
+    ├── ProfileFailed              ``profile`` recorded nothing usable (exit 1)
     └── PoolError                  raised by the pools in :mod:`poolbench.pools`
         ├── PoolTimeout            no object became free within the timeout (bounded pool)
         ├── PoolClosed             the pool was closed
@@ -52,6 +53,12 @@ class Interrupted(PoolbenchError):
     """The run was interrupted; what was measured is saved in a file marked incomplete."""
 
     exit_code = 130
+
+
+class ProfileFailed(PoolbenchError):
+    """``poolbench profile`` recorded nothing usable (the program died before the first record)."""
+
+    exit_code = 1
 
 
 class PoolError(PoolbenchError):

@@ -76,8 +76,7 @@ def _measure(
     threads = team.size
 
     def timed(s: Strategy, n: int) -> int:
-        get, put = s.get, s.put
-        return team.run(lambda _index: run(n, get, put))
+        return team.run(lambda _index: run(n, *s.here()))
 
     def timed_reference(n: int) -> int:
         return team.run(lambda _index: reference_work(n))
@@ -172,10 +171,10 @@ def _latency(
     records is one step, and 100 of them would cost more than every value of the cell.
     """
     samples: list[list[float]] = [[] for _ in range(team.size)]
-    get, put = s.get, s.put
 
     def task(index: int) -> None:
         out = samples[index].append
+        get, put = s.here()
         for _ in range(steps):
             start = clock()
             run(batch, get, put)

@@ -23,6 +23,13 @@ class Strategy:
     put: Put
     pool: Pool[Any] | None
 
+    def here(self) -> tuple[Get, Put]:
+        """The ``get``/``put`` for the calling thread to use: a sharded pool gives each thread its
+        own (read in that thread), so threads of a team never share a function or a deque."""
+        if self.pool is None:
+            return self.get, self.put
+        return self.pool.get, self.pool.put
+
 
 def build_strategies(
     scenario: Scenario,

@@ -97,45 +97,12 @@ class SyncPoolMachine(PoolMachine):
 
 
 class ShardedSyncPoolMachine(SyncPoolMachine):
-    """One thread's shard: a private slot taken first, then its shared deque, newest first."""
+    """One thread's shard behaves as the unsharded pool: newest first, then the victim cache."""
 
     def make(self):
         gc.disable()
         self.victim = []
-        self.private: Obj | None = None
         return SyncPool(Obj, reset=self.resets.append, sharded=True)
-
-    def expect_get(self):
-        if self.private is not None:
-            obj, self.private = self.private, None
-            return obj
-        if self.idle:
-            return self.idle.pop()
-        return self.victim.pop() if self.victim else None
-
-    @precondition(lambda self: self.out)
-    @rule(data=st.data())
-    def put(self, data):
-        obj = self.out.pop(data.draw(st.integers(0, len(self.out) - 1)))
-        self.pool.put(obj)
-        if self.private is None:
-            self.private = obj
-        else:
-            self.idle.append(obj)
-
-    @rule()
-    def full_collection(self):
-        gc.collect()
-        self.victim = ([self.private] if self.private is not None else []) + self.idle
-        self.private = None
-        self.idle = []
-
-    @invariant()
-    def counters_match_the_model(self):
-        stats = self.pool.stats()
-        assert stats.misses == self.created
-        held = len(self.idle) + len(self.victim) + (self.private is not None)
-        assert stats.retained == held
 
 
 class FreeListMachine(PoolMachine):

@@ -1,4 +1,4 @@
-"""poolbench's command line: ``poolbench run|compare|show|list|merge|plot|doctor``."""
+"""poolbench's command line: ``poolbench run|compare|show|list|merge|plot|doctor|profile``."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from . import doctor as _doctor  # noqa: F401
 from . import list as _list  # noqa: F401
 from . import merge as _merge  # noqa: F401
 from . import plot as _plot  # noqa: F401
+from . import profile as _profile  # noqa: F401
 from . import run as _run  # noqa: F401
 from . import show as _show  # noqa: F401
 from ._app import app

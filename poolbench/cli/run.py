@@ -134,9 +134,13 @@ def run(
 
         for written in plot_file(result, outcome.path, None, ["png"]):
             console.print(f"wrote [bold]{plain(written)}[/]")
+    by_text: dict[str, list[str]] = {}
     for cell in result.cells:
         for text in cell.warnings:
-            warn(f"{cell.label}: {text}")
+            by_text.setdefault(text, []).append(cell.label)
+    for text, labels in by_text.items():
+        # One line per distinct note: a free-threaded run would otherwise repeat two per cell.
+        warn(f"{labels[0]}: {text}" if len(labels) == 1 else f"{len(labels)} cells: {text}")
     for cell in result.skipped()[:1]:
         warn(f"{len(result.skipped())} cell(s) skipped: {cell.error}")
     failed = result.failed()

@@ -1,0 +1,134 @@
+"""``poolbench profile``: rank a program's allocation sites as pooling candidates."""
+
+from __future__ import annotations
+
+import math
+import os
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..errors import UsageError
+from ..profile import MIN_COUNT, SHORT, Target, run_target, scaffold
+from ._app import Params, ScenarioDirs, app, console, warn
+
+
+class ProfileFormat(StrEnum):
+    table = "table"
+    json = "json"
+    markdown = "markdown"
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def profile(
+    ctx: typer.Context,
+    target: Annotated[
+        str,
+        typer.Argument(help="SCRIPT.py [ARGS...], a module with -m, or a scenario name.", show_default=False),
+    ],
+    module: Annotated[
+        bool, typer.Option("-m", "--module", help="TARGET is a module, run as python -m.")
+    ] = False,
+    param: Params = None,
+    pool: Annotated[str, typer.Option("--pool", "-P", help="Scenarios: the pool to run under.")] = "none",
+    ops: Annotated[int, typer.Option("--ops", help="Scenarios: operations to run.")] = 5000,
+    scenarios_dir: ScenarioDirs = None,
+    top: Annotated[int, typer.Option("--top", "-n", help="Sites to show.")] = 10,
+    short: Annotated[
+        int, typer.Option("--short", help="Short-lived: freed within this many visits of its line.")
+    ] = SHORT,
+    min_count: Annotated[
+        int, typer.Option("--min-count", help="Visits a candidate needs at least.")
+    ] = MIN_COUNT,
+    format: Annotated[
+        ProfileFormat, typer.Option("--format", "-f", help="Output format.")
+    ] = ProfileFormat.table,
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="Also draw the top sites as bars (PNG/SVG/PDF).")
+    ] = None,
+    scaffold_name: Annotated[
+        str | None,
+        typer.Option(
+            "--scaffold", help="Write scenarios/NAME.py for the best candidate, ready for poolbench run."
+        ),
+    ] = None,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds the program may run.")] = 600.0,
+) -> None:
+    """Find what is worth pooling: run a program under memray, rank its allocation sites.
+
+    Arguments after the script go to it (put -- before any that look like poolbench's options).
+    """
+    if top < 1:
+        raise UsageError(f"--top must be at least 1, not {top}")
+    if short < 1 or min_count < 1 or ops < 1:
+        raise UsageError("--short, --min-count and --ops take whole numbers of at least 1")
+    if not math.isfinite(timeout) or timeout <= 0:
+        raise UsageError(f"--timeout must be a positive number of seconds, not {timeout:g}")
+    args = tuple(ctx.args)
+    if module:
+        spec = Target("module", target, args)
+    elif target.endswith(".py") or os.sep in target or Path(target).is_file():
+        if not Path(target).is_file():
+            raise UsageError(f"no such script: {target}")
+        spec = Target("script", os.path.abspath(target), args)
+    else:
+        spec = _scenario_target(target, param, pool, ops, scenarios_dir, args)
+    result = run_target(spec, timeout=timeout, short=short, min_count=min_count)
+    from ..render import profile as render
+
+    if format is ProfileFormat.json:
+        typer.echo(render.to_json(result, top))
+    elif format is ProfileFormat.markdown:
+        typer.echo(render.to_markdown(result, top))
+    else:
+        console.print(render.profile_report(result, top))
+    if plot is not None:
+        render.plot(result, plot, top)
+        if format is ProfileFormat.table:
+            console.print(f"plot: {plot}", highlight=False)
+    if scaffold_name:
+        _write_scaffold(result, scaffold_name)
+    if not result.ok:
+        warn(f"the program {result.ended}: the profile covers what ran until then")
+        raise typer.Exit(1)
+
+
+def _scenario_target(
+    name: str, param: list[str] | None, pool: str, ops: int, dirs: list[Path] | None, args: tuple[str, ...]
+) -> Target:
+    from ..discovery import discover
+    from ..params import resolve, split_assignments
+    from ..planning import check_pools
+
+    if args:
+        raise UsageError(f"unexpected arguments for scenario {name!r}: {' '.join(args)}")
+    found = discover(dirs or [])
+    [(ref, cls)] = found.lookup([name])
+    check_pools([pool])
+    overrides = {}
+    for key, values in split_assignments(param or []).items():
+        if len(values) != 1:
+            raise UsageError(f"-p {key} takes one value in profile, not {len(values)}")
+        overrides[key] = values[0]
+    params = resolve(name, cls.default_params(), getattr(cls, "choices", {}), overrides)
+    return Target("scenario", name, scenario=ref.to_json(), params=params, pool=pool, ops=ops)
+
+
+def _write_scaffold(result: object, name: str) -> None:
+    from ..profile import Profile
+
+    assert isinstance(result, Profile)
+    best = next((s for s in result.sites if s.candidate), None)
+    if best is None:
+        raise UsageError("no candidate to scaffold: no site is frequent, short-lived and uniform")
+    path = Path("scenarios") / f"{name.replace('-', '_')}.py"
+    if path.exists():
+        raise UsageError(f"{path} exists: choose another --scaffold name or remove it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(scaffold(best, name))
+    console.print(
+        f"wrote {path} (from {best.site}); measure it: poolbench run {name} --scenarios-dir {path.parent}",
+        highlight=False,
+    )

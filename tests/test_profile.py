@@ -1,0 +1,158 @@
+"""``poolbench profile``: real programs under memray, in child processes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("memray")
+
+SERVICE = (Path(__file__).parent / "data" / "service_loop.py").read_text()
+
+
+def poolbench(*args, timeout=300):
+    return subprocess.run(
+        [sys.executable, "-m", "poolbench", *args], capture_output=True, text=True, timeout=timeout
+    )
+
+
+def line_of(source, marker):
+    return next(i for i, text in enumerate(source.splitlines(), 1) if marker in text)
+
+
+@pytest.fixture
+def service(tmp_path):
+    path = tmp_path / "service.py"
+    path.write_text(SERVICE)
+    return path
+
+
+def test_the_request_buffer_is_the_top_candidate_and_the_cache_is_not_one(service):
+    done = poolbench("profile", str(service), "--format", "json", "--top", "50")
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout)
+    sites = {s["site"]: s for s in found["sites"]}
+    buffer = sites[f"{service}:{line_of(SERVICE, '# BUFFER')}"]
+    cache = sites[f"{service}:{line_of(SERVICE, '# CACHE')}"]
+    assert found["sites"][0] is not None and found["sites"][0]["site"] == buffer["site"]
+    assert buffer["candidate"] and buffer["short_lived_share"] > 0.99 and buffer["function"] == "handle"
+    candidates = [s for s in found["sites"] if s["candidate"]]
+    assert max(candidates, key=lambda s: s["bytes"]) == buffer
+    assert 64 * 1024 < buffer["typical_size"] < 65 * 1024
+    assert not cache["candidate"] and "alive at exit" in cache["why"]
+    assert cache["alive_at_end"] >= 1500
+    assert found["estimate"]["bytes"] >= 1500 * 64 * 1024
+
+
+def test_frames_of_calls_are_not_charged_to_the_calling_line(service):
+    found = json.loads(poolbench("profile", str(service), "--format", "json", "--top", "50").stdout)
+    call_line = f"{service}:{line_of(SERVICE, 'handle(i)')}"
+    call = next((s for s in found["sites"] if s["site"] == call_line), None)
+    assert call is None or not call["candidate"]
+
+
+def test_the_scaffold_runs_with_poolbench_run_unchanged(service, tmp_path):
+    done = poolbench("profile", str(service), "--scaffold", "request-buffer")
+    assert done.returncode == 0, done.stderr
+    written = tmp_path / "scenarios" / "request_buffer.py"
+    assert f"service.py:{line_of(SERVICE, '# BUFFER')}" in written.read_text()
+    assert 'params = {"size": 65536}' in written.read_text()
+    run = poolbench("run", "request-buffer", "--scenarios-dir", "scenarios", "--quick", "-t", "1",
+                    "--pool", "sync", "-o", "rb.json")  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert (tmp_path / "rb.json").exists()
+    again = poolbench("profile", str(service), "--scaffold", "request-buffer")
+    assert again.returncode == 2 and "exists" in again.stderr
+
+
+def test_a_scenario_under_no_pool_ranks_the_object_it_pools_first():
+    found = json.loads(poolbench("profile", "bytes-buffer", "--pool", "none", "--format", "json").stdout)
+    top = found["sites"][0]
+    assert (
+        top["candidate"]
+        and top["function"] == "new"
+        and top["site"].endswith("bytes_buffer.py:" + top["site"].rsplit(":", 1)[1])
+    )
+
+
+def test_under_a_pool_the_buffer_is_no_longer_allocated_per_op():
+    found = json.loads(
+        poolbench("profile", "bytes-buffer", "--pool", "sync", "--format", "json", "--top", "50").stdout
+    )
+    new = [s for s in found["sites"] if s["function"] == "new"]
+    assert all(s["allocations"] <= 4 for s in new)
+
+
+def test_a_program_that_raises_is_profiled_up_to_there_and_exits_1(tmp_path):
+    script = tmp_path / "boom.py"
+    script.write_text("bufs = [bytearray(4096) for _ in range(100)]\nraise ValueError('boom')\n")
+    done = poolbench("profile", str(script), "--format", "json")
+    assert done.returncode == 1
+    assert "raised ValueError: boom" in done.stderr and "Traceback" not in done.stderr
+    assert json.loads(done.stdout)["ended"] == "raised ValueError: boom"
+
+
+def test_a_program_that_exits_non_zero_says_so(tmp_path):
+    script = tmp_path / "exit3.py"
+    script.write_text("import sys\nx = [bytearray(100) for _ in range(10)]\nsys.exit(3)\n")
+    done = poolbench("profile", str(script))
+    assert done.returncode == 1 and "exited with status 3" in done.stderr
+
+
+def test_a_program_that_runs_too_long_is_stopped_at_the_timeout(tmp_path):
+    script = tmp_path / "forever.py"
+    script.write_text("while True:\n    b = bytearray(1024)\n")
+    done = poolbench("profile", str(script), "--timeout", "2", "--format", "json")
+    assert done.returncode == 1 and "--timeout of 2 s" in done.stderr
+    assert json.loads(done.stdout)["sites"]
+
+
+def test_script_arguments_reach_the_script(tmp_path):
+    script = tmp_path / "args.py"
+    script.write_text("import sys\nassert sys.argv[1:] == ['--n', '3'], sys.argv\n")
+    assert poolbench("profile", str(script), "--", "--n", "3").returncode == 0
+
+
+def test_a_module_runs_with_dash_m(tmp_path):
+    (tmp_path / "svc_mod.py").write_text(textwrap.dedent(SERVICE))
+    done = subprocess.run(
+        [sys.executable, "-m", "poolbench", "profile", "-m", "svc_mod", "--format", "json"],
+        capture_output=True, text=True, cwd=tmp_path, env={**__import__("os").environ, "PYTHONPATH": str(tmp_path)},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["sites"][0]["function"] == "handle"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["missing.py"], "no such script"),
+        (["no-such-scenario"], "unknown scenario"),
+        (["bytes-buffer", "-p", "nope=1"], "no parameter"),
+        (["bytes-buffer", "--top", "0"], "--top"),
+        (["x.py", "--plot", "out.txt"], "no such script"),
+    ],
+)
+def test_bad_input_is_one_clear_line_and_exit_2(args, message):
+    done = poolbench("profile", *args)
+    assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_plot_draws_the_top_sites(service, tmp_path):
+    done = poolbench("profile", str(service), "--plot", "sites.png", "--top", "5")
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "sites.png").stat().st_size > 1000
+
+
+def test_without_memray_profile_says_so(monkeypatch):
+    from poolbench import profile
+    from poolbench.errors import UsageError
+
+    monkeypatch.setitem(sys.modules, "memray", None)
+    with pytest.raises(UsageError, match="memray"):
+        profile.run_target(profile.Target("script", "x.py"), timeout=5)
