@@ -44,10 +44,11 @@ from .scenario import Scenario
 from .strategies import Put, Strategy, fill
 from .timing import Team, round_up
 
-_ALLOCATING = frozenset(
+ALLOCATING = frozenset(
     {"MALLOC", "CALLOC", "REALLOC", "ALIGNED_ALLOC", "MEMALIGN", "POSIX_MEMALIGN", "VALLOC",
      "PVALLOC", "PYMALLOC_MALLOC", "PYMALLOC_CALLOC", "PYMALLOC_REALLOC"}
 )  # fmt: skip
+"""memray's allocator kinds that hand out memory (the rest free it, or map whole arenas)."""
 
 
 def unavailable() -> str:
@@ -74,7 +75,7 @@ def count_allocations(team: Team, work: Callable[[], object]) -> dict[str, int] 
         import memray
     except ImportError:
         return None
-    allocating = {getattr(memray.AllocatorType, name) for name in _ALLOCATING}
+    allocating = {getattr(memray.AllocatorType, name) for name in ALLOCATING}
     with tempfile.TemporaryDirectory(prefix="poolbench-") as tmp:
         path = Path(tmp) / "allocations.bin"
         tracker = memray.Tracker(path, native_traces=False, trace_python_allocators=True, follow_fork=False)

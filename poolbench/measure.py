@@ -75,8 +75,16 @@ def _measure(
     batch: int = scenario.params["batch"]
     threads = team.size
 
+    # Each thread's get/put, read by that thread once, before anything is timed: a sharded pool
+    # gives every thread its own (Strategy.here), and reading them inside a value would time it.
+    bound: dict[str, list[tuple[Any, Any]]] = {}
+    for s in strategies:
+        bound[s.name] = [(s.get, s.put)] * threads
+        team.run(functools.partial(_bind, s, bound[s.name]))
+
     def timed(s: Strategy, n: int) -> int:
-        return team.run(lambda _index: run(n, *s.here()))
+        pairs = bound[s.name]
+        return team.run(lambda index: run(n, *pairs[index]))
 
     def timed_reference(n: int) -> int:
         return team.run(lambda _index: reference_work(n))
@@ -107,7 +115,7 @@ def _measure(
     latency = {}
     for s in strategies:
         steps = min(settings.latency_steps, max(5, settings.values * loops[s.name] // batch))
-        latency[s.name] = _latency(run, s, team, batch, steps, clock)
+        latency[s.name] = _latency(run, bound[s.name], team, batch, steps, clock)
 
     gc_figures: dict[str, tuple[GcFigures, float | None]] = {}
     for s in strategies:
@@ -138,6 +146,10 @@ def _measure(
     }
 
 
+def _bind(s: Strategy, pairs: list[tuple[Any, Any]], index: int) -> None:
+    pairs[index] = s.here()
+
+
 def _gc(
     s: Strategy, timed: Callable[[int], int], n: int, warm_ops: int, threads: int, clock: Clock
 ) -> tuple[GcFigures, float | None]:
@@ -159,7 +171,7 @@ def _gc(
 
 def _latency(
     run: Callable[[int, Any, Any], None],
-    s: Strategy,
+    pairs: list[tuple[Any, Any]],
     team: Team,
     batch: int,
     steps: int,
@@ -174,7 +186,7 @@ def _latency(
 
     def task(index: int) -> None:
         out = samples[index].append
-        get, put = s.here()
+        get, put = pairs[index]
         for _ in range(steps):
             start = clock()
             run(batch, get, put)

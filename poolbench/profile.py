@@ -25,8 +25,12 @@ allocates 20 other objects never looks temporary.
 
 memray follows the stack with a profile hook, which makes CPython create a frame object for
 every call of a Python function, charged to the calling line: a handler called in a loop would
-look like a perfect candidate. The child counts those calls (a trace hook, by calling line and
-frame size) and they are taken off their lines here.
+look like a perfect candidate. Those frames are recognised in the record stream: the allocation
+made just before the stack grows by a call from the very same line is the callee's frame, when
+it has the size most of that callee's calls had (a resumed generator makes no frame, and
+whatever came before it must not be taken for one). No hook of our own: a trace
+hook to count calls would itself allocate on every call (the callee's locals dict), measured
+here as 1,244 more allocations than the 1,500 frames it let us remove.
 """
 
 from __future__ import annotations
@@ -49,9 +53,9 @@ from typing import Any
 from .errors import ProfileFailed, UsageError
 
 SHORT = 16
-"""An allocation freed before its site made this many more is short-lived (``--short``)."""
+"""An allocation freed within this many visits of its line is short-lived (``--short``)."""
 MIN_COUNT = 100
-"""A site with fewer allocations of its typical size is not frequent enough to pool (``--min-count``)."""
+"""A site visited fewer times with its typical size is not frequent enough to pool (``--min-count``)."""
 SHORT_SHARE = 0.5
 UNIFORM_SHARE = 0.8
 ALIVE_SHARE = 0.1
@@ -60,7 +64,7 @@ MIN_SIZE = 256
 temporaries (bound methods, slices, ints) that no pool can hold: listed, not candidates."""
 
 NO_SITE = "(no frame of your code)"
-_TRACER = "_count_call"
+FINISHED = "finished"
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,8 @@ class Target:
     params: dict[str, Any] = field(default_factory=dict)
     pool: str = "none"
     ops: int = 5000
+    source: str | None = None
+    """A scenario's own file: the user's code even when installed in site-packages."""
 
     def describe(self) -> str:
         if self.kind == "module":
@@ -135,14 +141,24 @@ class Estimate:
 class Profile:
     target: str
     ended: str
-    ok: bool
+    """How the program ended: "finished", "raised ValueError: ...", "stopped after the --timeout ..."."""
     seconds: float
-    allocations: int
-    bytes: int
     gc_collections: list[int]
     short: int
     sites: list[Site]
     estimate: Estimate
+
+    @property
+    def ok(self) -> bool:
+        return self.ended == FINISHED
+
+    @property
+    def allocations(self) -> int:
+        return sum(s.allocations for s in self.sites)
+
+    @property
+    def bytes(self) -> int:
+        return sum(s.bytes for s in self.sites)
 
     def to_json(self, top: int | None = None) -> dict[str, Any]:
         shown = self.sites if top is None else self.sites[:top]
@@ -164,33 +180,21 @@ class Profile:
 # Running the program under memray (child process)
 
 
-def memray_missing() -> str | None:
-    """Why memray cannot be used in this Python, or None."""
-    try:
-        import memray  # noqa: F401
-    except ImportError:
-        if not getattr(sys, "_is_gil_enabled", lambda: True)():
-            return "memray has no free-threaded build: profile needs a Python with the GIL"
-        return "memray is not installed (pip install memray)"
-    return None
-
-
-def run_target(
-    target: Target,
-    *,
-    timeout: float,
-    short: int = SHORT,
-    min_count: int = MIN_COUNT,
-    python: str | None = None,
-) -> Profile:
+def run_target(target: Target, *, timeout: float, short: int = SHORT, min_count: int = MIN_COUNT) -> Profile:
     """Run ``target`` under memray in a child process and rank its allocation sites.
 
     A program that raises, exits non-zero or outlives ``timeout`` is still profiled for what it
     ran; :attr:`Profile.ended` says how it ended and :attr:`Profile.ok` is False.
     """
-    missing = memray_missing()
-    if missing:
-        raise UsageError(f"cannot profile: {missing}")
+    from .counting import memray_available
+    from .env import gil_enabled
+
+    if not memray_available():
+        if not gil_enabled():
+            raise UsageError(
+                "cannot profile: memray has no free-threaded build", hint="use a Python with the GIL"
+            )
+        raise UsageError("cannot profile: memray is not installed", hint="pip install memray")
     with tempfile.TemporaryDirectory(prefix="poolbench-profile-") as folder:
         capture, info = Path(folder, "capture.bin"), Path(folder, "info.json")
         spec = {"target": asdict(target), "capture": str(capture), "info": str(info)}
@@ -203,7 +207,7 @@ def run_target(
         except (AttributeError, OSError, ValueError):
             program_output = None  # stderr is not a file (a test runner's capture)
         proc = subprocess.Popen(
-            [python or sys.executable, "-m", "poolbench.profile", str(spec_path)],
+            [sys.executable, "-m", "poolbench.profile", str(spec_path)],
             stdout=program_output,
             start_new_session=True,
         )
@@ -217,18 +221,15 @@ def run_target(
             stopped = "interrupted (Ctrl-C)"
             _interrupt(proc)
         seconds = time.perf_counter() - started
-        ended, ok = _ending(proc.returncode, info, stopped)
+        # What the child wrote when the program ended: how, and the collections.
+        written = json.loads(info.read_text()) if info.exists() else {}
+        ended = stopped or written.get("ended") or _died(proc.returncode)
         if not capture.exists() or capture.stat().st_size == 0:
             raise ProfileFailed(f"nothing was recorded: the program {ended}")
-        gc_collections, frames = [0, 0, 0], []
-        if info.exists():
-            written = json.loads(info.read_text())
-            gc_collections, frames = written.get("gc", gc_collections), written.get("frames", [])
-        user_files = _user_files(target)
         try:
             return analyze(
-                capture, target.describe(), ended, ok, seconds, gc_collections, short, user_files,
-                frames=frames, min_count=min_count,
+                capture, target.describe(), ended, seconds, written.get("gc", [0, 0, 0]), short,
+                frozenset([os.path.realpath(target.source)] if target.source else []), min_count=min_count,
             )  # fmt: skip
         except OSError as exc:
             raise ProfileFailed(f"the recording could not be read ({exc}): the program {ended}") from None
@@ -248,63 +249,35 @@ def _interrupt(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
-def _ending(code: int, info: Path, stopped: str | None) -> tuple[str, bool]:
-    if stopped:
-        return stopped, False
-    if info.exists():
-        ended: str = json.loads(info.read_text())["ended"]
-        return ended, ended == "finished"
+def _died(code: int) -> str:
+    """How a child that wrote nothing ended."""
     if code < 0:
-        return f"was killed by signal {-code}", False
-    return f"ended with exit status {code} before anything was recorded", False
-
-
-def _user_files(target: Target) -> frozenset[str]:
-    """Files that count as the user's code even when installed (a scenario's own file)."""
-    if target.kind != "scenario" or not target.scenario:
-        return frozenset()
-    from .discovery import ScenarioRef, load_ref
-
-    cls = load_ref(ScenarioRef.from_json(target.scenario))
-    module = sys.modules.get(cls.__module__)
-    path = getattr(module, "__file__", None)
-    return frozenset([os.path.realpath(path)]) if path else frozenset()
+        return f"was killed by signal {-code}"
+    return f"ended with exit status {code} before anything was recorded"
 
 
 def _child(spec_path: str) -> int:
     """The child: run the target inside memray's tracker; write how it ended and the GC counts."""
     import gc
     import runpy
-    import threading
 
     import memray
 
     spec = json.loads(Path(spec_path).read_text())
     target = Target(**{**spec["target"], "args": tuple(spec["target"]["args"])})
     collections = [0, 0, 0]
-    calls: dict[tuple[str, int, int], int] = {}
 
     def count(phase: str, info: dict[str, int]) -> None:
         if phase == "start":
             collections[info["generation"]] += 1
 
-    def _count_call(frame: Any, event: str, arg: Any) -> None:
-        # The frame memray's hook made for this call, by the line that called and its size.
-        if event == "call":
-            back = frame.f_back
-            if back is not None:
-                key = (back.f_code.co_filename, back.f_lineno, sys.getsizeof(frame))
-                calls[key] = calls.get(key, 0) + 1
-
     work = _scenario_work(target) if target.kind == "scenario" else None
-    ended = "finished"
+    ended = FINISHED
     gc.callbacks.append(count)
     try:
         with memray.Tracker(
             spec["capture"], native_traces=False, trace_python_allocators=True, follow_fork=False
         ):
-            sys.settrace(_count_call)
-            threading.settrace(_count_call)
             try:
                 if work is not None:
                     work()
@@ -322,13 +295,9 @@ def _child(spec_path: str) -> int:
                 ended = "was interrupted"
             except BaseException as exc:  # noqa: BLE001 - how the program ended is reported
                 ended = f"raised {type(exc).__name__}: {exc}"
-            finally:
-                sys.settrace(None)
-                threading.settrace(None)
     finally:
         gc.callbacks.remove(count)
-        frames = [[*key, n] for key, n in calls.items()]
-        Path(spec["info"]).write_text(json.dumps({"ended": ended, "gc": collections, "frames": frames}))
+        Path(spec["info"]).write_text(json.dumps({"ended": ended, "gc": collections}))
     return 0
 
 
@@ -358,101 +327,56 @@ def _scenario_work(target: Target) -> Any:
 # Reading the recording (this process)
 
 
-def _skipped_folders() -> tuple[str, ...]:
-    from .pools._checked import _not_user_code
-
-    return _not_user_code()
-
-
 def analyze(
     capture: Path,
     target: str,
     ended: str,
-    ok: bool,
     seconds: float,
     gc_collections: Sequence[int],
     short: int = SHORT,
     user_files: frozenset[str] = frozenset(),
     *,
-    frames: Sequence[Sequence[Any]] = (),
     min_count: int = MIN_COUNT,
 ) -> Profile:
     """Charge every allocation of ``capture`` to its site and rank the sites."""
     import memray
 
+    from .counting import ALLOCATING
+    from .pools._checked import user_code
+
     kinds = memray.AllocatorType
     frees = {kinds.FREE, kinds.PYMALLOC_FREE}
-    allocs = {
-        kinds.MALLOC, kinds.CALLOC, kinds.REALLOC, kinds.POSIX_MEMALIGN, kinds.ALIGNED_ALLOC,
-        kinds.MEMALIGN, kinds.VALLOC, kinds.PVALLOC, kinds.PYMALLOC_MALLOC, kinds.PYMALLOC_CALLOC,
-        kinds.PYMALLOC_REALLOC,
-    }  # fmt: skip
+    allocs = {getattr(kinds, name) for name in ALLOCATING}
     pymalloc = {kinds.PYMALLOC_MALLOC, kinds.PYMALLOC_CALLOC, kinds.PYMALLOC_REALLOC}
-    skipped = _skipped_folders()
-    site_of_stack: dict[int, Site] = {}
+    stacks: dict[int, tuple[Site, tuple[Any, ...]]] = {}
     sites: dict[str, Site] = {}
-    real: dict[str, str] = {}
 
     def user(filename: str) -> bool:
-        path = real.get(filename)
-        if path is None:
-            path = real[filename] = os.path.realpath(filename)
-        if path in user_files:
-            return True
-        return not (filename.startswith(skipped) or path.startswith(skipped) or filename.startswith("<"))
+        return user_code(filename) or os.path.realpath(filename) in user_files
 
-    ignored = Site("(poolbench's call counting)", "")
-
-    def site_for(record: Any) -> Site:
+    def site_for(record: Any) -> tuple[Site, tuple[Any, ...]]:
+        """The record's site, and its Python stack (innermost frame first)."""
         key = record.stack_id
-        found = site_of_stack.get(key)
+        found = stacks.get(key)
         if found is None:
-            where, function = NO_SITE, ""
-            stack = record.stack_trace()
-            if (
-                stack
-                and stack[0][0] == _TRACER
-                and os.path.realpath(stack[0][1]) == os.path.realpath(__file__)
-            ):
-                site_of_stack[key] = ignored
-                return ignored
-            for function_name, filename, line in stack:
-                if user(filename):
-                    where, function = f"{filename}:{line}", function_name
-                    break
-            found = sites.get(where)
-            if found is None:
-                found = sites[where] = Site(where, function)
-            site_of_stack[key] = found
+            stack = tuple(record.stack_trace())
+            where, function = next(
+                ((f"{filename}:{line}", name) for name, filename, line in stack if user(filename)),
+                (NO_SITE, ""),
+            )
+            site = sites.get(where)
+            if site is None:
+                site = sites[where] = Site(where, function)
+            found = stacks[key] = (site, stack)
         return found
 
-    # Frame objects memray's hook made, by calling line and size: skipped as they come.
-    frame_budget: Counter[tuple[str, int]] = Counter()
-    for filename, line, size, calls in frames:
-        frame_budget[(f"{filename}:{line}", int(size))] += int(calls)
-    reader = memray.FileReader(str(capture))
-    live: dict[int, tuple[Site, int, int]] = {}
-    seq = total_bytes = pymalloc_allocations = 0
+    live: dict[int, tuple[Site, int, int]] = {}  # address -> its site, the visit, its size
     pymalloc_by_site: Counter[str] = Counter()
     visiting: Site | None = None  # the site of the last allocation, and what its visit made
     visit_bytes = 0
-    for record in reader.get_allocation_records():
-        kind = record.allocator
-        if kind in frees:
-            entry = live.pop(record.address, None)
-            if entry is not None and entry[0].visits - entry[1] <= short:
-                entry[0].short_lived += 1
-                entry[0].short_lived_bytes += entry[2]
-            continue
-        if kind not in allocs:
-            continue  # mmap/munmap: arenas that pymalloc's own records already cover
-        site = site_for(record)
-        if site is ignored:
-            continue
-        size = record.size
-        if frame_budget and frame_budget[(site.site, size)] > 0:
-            frame_budget[(site.site, size)] -= 1
-            continue
+
+    def account(site: Site, size: int, address: int, kind: Any) -> None:
+        nonlocal visiting, visit_bytes
         if site is not visiting:
             # A visit: one pass of the program through the line, every allocation it made.
             if visiting is not None:
@@ -460,23 +384,45 @@ def analyze(
             visiting, visit_bytes = site, 0
             site.visits += 1
         visit_bytes += size
-        seq += 1
         site.allocations += 1
         site.bytes += size
-        total_bytes += size
         if kind in pymalloc:
-            pymalloc_allocations += 1
             pymalloc_by_site[site.site] += 1
-        previous = live.get(record.address)
+        previous = live.get(address)
         if previous is not None and previous[0].visits - previous[1] <= short:
             previous[0].short_lived += 1  # grown in place: the old block's life ended here
             previous[0].short_lived_bytes += previous[2]
-        live[record.address] = (site, site.visits, size)
+        live[address] = (site, site.visits, size)
+
+    # An allocation is accounted one record late: if the next one is a call made from the same
+    # line, it may have been the callee's frame, which memray's own hook made (module docstring).
+    frame_sizes: dict[tuple[str, str], Counter[int]] = {}  # callee (function, file) -> sizes seen
+    pending: tuple[Site, int, int, Any, int, tuple[Any, ...]] | None = None
+    reader = memray.FileReader(str(capture))
+    for record in reader.get_allocation_records():
+        kind = record.allocator
+        if kind in frees:
+            if pending is not None and pending[2] == record.address:
+                account(*pending[:4])
+                pending = None
+            entry = live.pop(record.address, None)
+            if entry is not None and entry[0].visits - entry[1] <= short:
+                entry[0].short_lived += 1
+                entry[0].short_lived_bytes += entry[2]
+            continue
+        if kind not in allocs:
+            continue  # mmap/munmap: arenas that pymalloc's own records already cover
+        site, stack = site_for(record)
+        if pending is not None and not _is_frame(pending, record.tid, stack, frame_sizes, kinds):
+            account(*pending[:4])
+        pending = (site, record.size, record.address, kind, record.tid, stack)
+    if pending is not None:
+        account(*pending[:4])
     if visiting is not None:
         visiting.sizes[visit_bytes] += 1
     for record in reader.get_leaked_allocation_records(merge_threads=True):
         if record.allocator in allocs:
-            site_for(record).alive_at_end += record.n_allocations
+            site_for(record)[0].alive_at_end += record.n_allocations
     reader.close()
     for key in [k for k, site in sites.items() if site.allocations == 0]:
         del sites[key]
@@ -487,15 +433,33 @@ def analyze(
     return Profile(
         target=target,
         ended=ended,
-        ok=ok,
         seconds=seconds,
-        allocations=seq,
-        bytes=total_bytes,
         gc_collections=list(gc_collections),
         short=short,
         sites=ranked,
-        estimate=_estimate(ranked, gc_collections, pymalloc_by_site, pymalloc_allocations),
+        estimate=_estimate(ranked, gc_collections, pymalloc_by_site),
     )
+
+
+def _is_frame(
+    pending: tuple[Any, ...],
+    tid: int,
+    stack: tuple[Any, ...],
+    frame_sizes: dict[tuple[str, str], Counter[int]],
+    kinds: Any,
+) -> bool:
+    """Whether ``pending`` (the allocation before one made with ``stack``) was the frame object
+    of a call that began right after it, from the same line."""
+    _, size, _, kind, pending_tid, pending_stack = pending
+    depth = len(pending_stack)
+    if tid != pending_tid or kind != kinds.PYMALLOC_MALLOC or len(stack) <= depth:
+        return False
+    if stack[len(stack) - depth :] != pending_stack:
+        return False  # not a call from the line that made ``pending``
+    function, filename, _ = stack[len(stack) - depth - 1]
+    sizes = frame_sizes.setdefault((function, filename), Counter())
+    sizes[size] += 1
+    return bool(sizes.most_common(1)[0][0] == size)
 
 
 def _judge(site: Site, short: int, min_count: int) -> None:
@@ -541,9 +505,10 @@ def _judge(site: Site, short: int, min_count: int) -> None:
 
 
 def _estimate(
-    ranked: Sequence[Site], gc_collections: Sequence[int], pymalloc_by_site: Counter[str], pymalloc: int
+    ranked: Sequence[Site], gc_collections: Sequence[int], pymalloc_by_site: Counter[str]
 ) -> Estimate:
     chosen = [s for s in ranked if s.candidate]
+    pymalloc = sum(pymalloc_by_site.values())
     share = sum(pymalloc_by_site[s.site] for s in chosen) / pymalloc if pymalloc else 0.0
     return Estimate(
         sites=len(chosen),
@@ -595,13 +560,13 @@ def scaffold(site: Site, name: str) -> str:
             "            view[: len(self.payload)] = self.payload"
         )
         setup = '        self.payload = bytes(range(256)) * (self.params["size"] // 256)\n'
-        params, arg, annotation = f'{{"size": {size}}}', "buf", "bytearray"
+        params, annotation = f'{{"size": {size}}}', "bytearray"
     else:
         new = f"return {kind}()"
         fill = "buf.extend(range(16))" if kind == "list" else "buf.update(zip(range(16), range(16)))"
         use = f"# The work your code does with the object. Here: fill it.\n        {fill}"
         setup = ""
-        params, arg, annotation = "{}", "buf", kind
+        params, annotation = "{}", kind
     setup_method = f"    def setup(self) -> None:\n{setup}\n" if setup else ""
     reset = (
         "buf.clear()" if kind in ("list", "dict") else "pass  # a buffer the next read overwrites needs none"
@@ -630,12 +595,12 @@ class {class_name}(Scenario):
         # Make the object as {site.function}() does at {site.site}.
         {new}
 
-    def use(self, {arg}: {annotation}) -> None:
+    def use(self, buf: {annotation}) -> None:
         {use}
 
     # Define reset() if use() leaves state the next user must not see; the pools call it once
     # per reuse, and `poolbench doctor {name}` reports dirty reuse when it is missing.
-    # def reset(self, {arg}: {annotation}) -> None:
+    # def reset(self, buf: {annotation}) -> None:
     #     {reset}
 '''
 

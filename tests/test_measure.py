@@ -9,6 +9,7 @@ import pytest
 
 from poolbench.counting import count_allocations, count_calls, count_strategies
 from poolbench.measure import measure_group
+from poolbench.pools import SyncPool
 from poolbench.scenario import Scenario
 from poolbench.settings import Settings
 from poolbench.strategies import build_strategies
@@ -144,6 +145,31 @@ def test_pooled_cells_report_the_hit_rate_of_their_gc_pass_and_pool_stats():
     # The pool keeps every other object it is given back, so about half the gets miss.
     assert 0.4 <= results["sync"].hit_rate <= 0.6
     assert results["sync"].pool_stats["strategy"] == "sync"
+
+
+def test_each_thread_of_a_team_uses_its_own_shard_of_a_sharded_pool():
+    class Listy(Scenario):
+        name = "listy"
+
+        def new(self):
+            return []
+
+        def use(self, obj):
+            pass
+
+        def pool_options(self, strategy, threads):
+            return {"sharded": True}  # the free-threaded default, on any build
+
+    scenario = Listy()
+    strategies = build_strategies(scenario, ["none", "sync"], 2)  # get/put read by this thread
+    pool = strategies[1].pool
+    assert isinstance(pool, SyncPool) and pool.sharded
+    settings = Settings(
+        processes=1, values=2, warmups=0, min_time=0.0001, latency_steps=5, gc_values=1, count_ops=10
+    )
+    measure_group(scenario, strategies, 2, settings, count_allocs=False)
+    # This thread's shard (it read get/put above), and one for each of the team's two threads.
+    assert len(pool._core.shards) == 3
 
 
 def test_latency_samples_are_per_operation():

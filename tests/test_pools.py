@@ -292,6 +292,20 @@ def test_sync_pool_young_collections_do_not_clear_it():
     assert pool.stats().victim_hits == 0
 
 
+def test_sharded_sync_pool_gives_each_thread_its_own_get_and_put():
+    pool = SyncPool(Obj, sharded=True)
+    mine = (pool.get, pool.put)
+    assert pool.get is mine[0] and pool.put is mine[1]  # read again in one thread: the same
+    theirs = []
+    t = threading.Thread(target=lambda: theirs.append((pool.get, pool.put)))
+    t.start()
+    t.join()
+    assert theirs[0][0] is not mine[0] and theirs[0][1] is not mine[1]
+    obj = mine[0]()
+    theirs[0][1](obj)  # any thread may call any thread's functions: put into the other's shard
+    assert mine[0]() is obj  # ... and this thread steals it back
+
+
 def test_sync_pool_steals_from_other_threads():
     pool = SyncPool(Obj, sharded=True)
     objs = []

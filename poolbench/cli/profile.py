@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 from enum import StrEnum
@@ -11,7 +12,7 @@ from typing import Annotated
 import typer
 
 from ..errors import UsageError
-from ..profile import MIN_COUNT, SHORT, Target, run_target, scaffold
+from ..profile import MIN_COUNT, SHORT, Profile, Target, run_target, scaffold
 from ._app import Params, ScenarioDirs, app, console, warn
 
 
@@ -99,27 +100,23 @@ def _scenario_target(
     name: str, param: list[str] | None, pool: str, ops: int, dirs: list[Path] | None, args: tuple[str, ...]
 ) -> Target:
     from ..discovery import discover
-    from ..params import resolve, split_assignments
-    from ..planning import check_pools
+    from ..params import split_assignments
+    from ..planning import plan
 
     if args:
         raise UsageError(f"unexpected arguments for scenario {name!r}: {' '.join(args)}")
-    found = discover(dirs or [])
-    [(ref, cls)] = found.lookup([name])
-    check_pools([pool])
-    overrides = {}
-    for key, values in split_assignments(param or []).items():
-        if len(values) != 1:
-            raise UsageError(f"-p {key} takes one value in profile, not {len(values)}")
-        overrides[key] = values[0]
-    params = resolve(name, cls.default_params(), getattr(cls, "choices", {}), overrides)
-    return Target("scenario", name, scenario=ref.to_json(), params=params, pool=pool, ops=ops)
+    [(ref, cls)] = discover(dirs or []).lookup([name])
+    groups = plan([(ref, cls)], [pool], [1], split_assignments(param or []))
+    if len(groups) != 1:
+        raise UsageError(
+            f"profile runs one set of parameters, not {len(groups)}", hint="give -p one value each"
+        )
+    params = groups[0].params
+    source = inspect.getsourcefile(cls)
+    return Target("scenario", name, scenario=ref.to_json(), params=params, pool=pool, ops=ops, source=source)
 
 
-def _write_scaffold(result: object, name: str) -> None:
-    from ..profile import Profile
-
-    assert isinstance(result, Profile)
+def _write_scaffold(result: Profile, name: str) -> None:
     best = next((s for s in result.sites if s.candidate), None)
     if best is None:
         raise UsageError("no candidate to scaffold: no site is frequent, short-lived and uniform")

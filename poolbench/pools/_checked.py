@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import atexit
 import dataclasses
+import functools
 import os
 import random
 import statistics
@@ -67,15 +68,19 @@ def _not_user_code() -> tuple[str, ...]:
 _SKIPPED = _not_user_code()
 
 
+@functools.lru_cache(maxsize=4096)
+def user_code(filename: str) -> bool:
+    """Whether frames of ``filename`` are the user's own code: not poolbench, not the standard
+    library, not an installed package (the doctor's call sites, ``poolbench profile``'s sites)."""
+    return not (filename.startswith(_SKIPPED) or os.path.realpath(filename).startswith(_SKIPPED))
+
+
 def call_site(depth: int = 2, fallback: str | None = None) -> str:
     """``file:line in function`` of the first caller in the user's own code: not poolbench, not the
     standard library, not an installed package. ``fallback`` when there is none (a scenario whose
     ``run`` is poolbench's: the doctor passes the scenario's ``use`` definition)."""
     frame = sys._getframe(depth)
-    while frame is not None and (
-        frame.f_code.co_filename.startswith(_SKIPPED)
-        or os.path.realpath(frame.f_code.co_filename).startswith(_SKIPPED)
-    ):
+    while frame is not None and not user_code(frame.f_code.co_filename):
         frame = frame.f_back  # type: ignore[assignment]
     if frame is None:
         return fallback or "?"

@@ -31,19 +31,14 @@ from __future__ import annotations
 
 import gc
 import itertools
-import sys
 import threading
 import weakref
 from collections import deque
 from typing import Any, Generic
 
+from ..env import gil_enabled
 from ._base import Accept, New, Pool, PoolStats, Reset, T, count_value, fast_get, with_counting
 from ._checked import maybe_check
-
-
-def _free_threaded() -> bool:
-    is_gil_enabled = getattr(sys, "_is_gil_enabled", None)
-    return is_gil_enabled is not None and not is_gil_enabled()
 
 
 def _drain_into(source: deque[Any], target: deque[Any]) -> None:
@@ -166,9 +161,11 @@ class SyncPool(Pool[T]):
     """
 
     strategy = "sync"
+    sharded = False
+    """Go's per-thread shards: :class:`_ShardedSyncPool` (the default on a free-threaded build)."""
 
     def __new__(cls, new: New[T] | None = None, *, sharded: bool | None = None, **_: Any) -> SyncPool[T]:
-        if cls is SyncPool and (_free_threaded() if sharded is None else sharded):
+        if cls is SyncPool and (not gil_enabled() if sharded is None else sharded):
             cls = _ShardedSyncPool
         return super().__new__(cls)
 
@@ -182,7 +179,6 @@ class SyncPool(Pool[T]):
         counting: bool = False,
     ) -> None:
         self._core: _SyncCore[T] = _SyncCore()
-        self.sharded = isinstance(self, _ShardedSyncPool)
         self._counting = counting
         self._gets = itertools.count()
         self._puts = itertools.count()
@@ -282,6 +278,7 @@ class _ShardedSyncPool(SyncPool[T]):
     victim cache, then calls ``new``. Measured on 3.13t (README, "Free-threaded Python").
     """
 
+    sharded = True
     get = _PerThread(0)
     put = _PerThread(1)
 
