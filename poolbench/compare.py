@@ -217,7 +217,10 @@ def compare_counts(
     that moves with thread scheduling is gated with that spread, never as exact), and twice the
     metric's ``resolution`` (one collection over a pass, for GC rates)."""
     if not base or not cand:
-        return MetricChange(metric, None, None, None, note="not counted")
+        side = "either file" if not base and not cand else "the base" if not base else "the candidate"
+        b_only = statistics.fmean(base) if base else None
+        c_only = statistics.fmean(cand) if cand else None
+        return MetricChange(metric, b_only, c_only, None, note=f"not counted in {side}")
     b, c = statistics.fmean(base), statistics.fmean(cand)
     noise = max(max(base) - min(base), max(cand) - min(cand))
     delta = c - b
@@ -259,11 +262,16 @@ def compare_results(
     allow_missing: bool = False,
     normalize: bool = True,
 ) -> Comparison:
-    """Match cells by (scenario, pool, threads, params) and compare each metric.
+    """Match cells by (scenario, pool, threads, params, interpreter) and compare each metric.
 
     A cell that measured in the base but failed (or was not measured) in the candidate is a
     regression; so is one missing from the candidate, unless ``allow_missing`` (a deliberately
     narrowed matrix). ``normalize=False`` compares raw ns/op (the gate study's control).
+
+    Two files of one interpreter each are matched without it: a GIL file against a free-threaded
+    one says, cell by cell, what changing the interpreter did. Time is then compared in ns/op, not
+    normalized: the reference workload runs on the interpreter too, so dividing by it would hide
+    the very change being asked about.
     """
     thresholds = dict(thresholds or DEFAULT_THRESHOLDS)
     unknown = [m for m in metrics if m not in METRICS]
@@ -279,11 +287,22 @@ def compare_results(
     for name, result in (("base", base), ("candidate", cand)):
         if not result.complete:
             out.warnings.append(f"the {name} file is incomplete: only its finished cells are compared")
-    cand_cells = {c.key: c for c in cand.cells}
-    base_keys = {c.key for c in base.cells}
+    single = len(base.pythons) == 1 and len(cand.pythons) == 1
+    if single and base.pythons != cand.pythons:
+        normalize = False
+        out.warnings.append(
+            f"different interpreters ({base.pythons[0]} -> {cand.pythons[0]}): cells matched across them, "
+            "time compared in ns/op (not normalized: the reference workload changes with the interpreter)"
+        )
+
+    def key(result: Result, cell: Cell) -> tuple[object, ...]:
+        return cell.key[:4] if single else (*cell.key[:4], result.python_of(cell))
+
+    cand_cells = {key(cand, c): c for c in cand.cells}
+    base_keys = {key(base, c) for c in base.cells}
     pairs: list[tuple[Cell, Cell]] = []
     for b in base.cells:
-        c = cand_cells.get(b.key)
+        c = cand_cells.get(key(base, b))
         if b.status != "ok":
             why = f"{b.status} in the base" + (f": {b.error}" if b.error else "")
             out.failed.append((b, why))
@@ -299,7 +318,7 @@ def compare_results(
             out.broken.append((b, why))
         else:
             pairs.append((b, c))
-    out.only_cand = [c for c in cand.cells if c.key not in base_keys]
+    out.only_cand = [c for c in cand.cells if key(cand, c) not in base_keys]
     if not base_keys & set(cand_cells):
         raise ResultFileError(
             "nothing to compare: the two files have no measured cell in common",

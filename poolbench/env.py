@@ -6,6 +6,7 @@ import os
 import platform
 import socket
 import sys
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 ENV_KEYS = (
@@ -45,6 +46,26 @@ def interpreter() -> dict[str, Any]:
         "python_build": " ".join(platform.python_build()),
         "gil_enabled": gil_enabled(),
     }
+
+
+def label(interpreter: Mapping[str, Any]) -> str:
+    """``3.11`` or ``3.13t`` (free-threaded): how tables, files and plots name an interpreter."""
+    version = str(interpreter.get("python_version") or "?")
+    short = ".".join(version.split(".")[:2])
+    return short + ("" if interpreter.get("gil_enabled", True) else "t")
+
+
+def labels(interpreters: Sequence[Mapping[str, Any]]) -> list[str]:
+    """One distinct label per interpreter: a second 3.11 (another venv) is ``3.11-2``."""
+    out: list[str] = []
+    for info in interpreters:
+        name = label(info)
+        n = 2
+        while name in out:
+            name = f"{label(info)}-{n}"
+            n += 1
+        out.append(name)
+    return out
 
 
 def machine() -> dict[str, Any]:

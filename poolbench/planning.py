@@ -3,6 +3,7 @@ slice of it one shard runs. Nothing here starts a process."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -23,11 +24,13 @@ class Group:
     params: dict[str, Any]
     threads: int
     pools: tuple[str, ...]
+    python: str = ""
+    """The interpreter's label in a run under several (``Cell.python``)."""
 
     @property
     def label(self) -> str:
         shown = ",".join(f"{k}={v}" for k, v in sorted(self.params.items()))
-        return f"{self.ref.name} threads={self.threads} {shown}"
+        return f"{self.ref.name} threads={self.threads} {shown}" + (f" @{self.python}" if self.python else "")
 
 
 def check_pools(pools: Sequence[str]) -> tuple[str, ...]:
@@ -78,6 +81,14 @@ def plan(
             )
             groups.extend(Group(ref, params, t, pools_) for t in threads_)
     return groups
+
+
+def under(groups: Sequence[Group], pythons: Sequence[str]) -> list[Group]:
+    """The matrix once per interpreter (labels), interpreters interleaved group by group: a slow
+    minute of a shared machine then falls on both sides of a GIL-vs-free-threaded comparison."""
+    if len(pythons) < 2:
+        return list(groups)
+    return [dataclasses.replace(g, python=p) for g in groups for p in pythons]
 
 
 def parse_shard(text: str) -> tuple[int, int]:

@@ -236,4 +236,5 @@ def _cell(r: _Reader, data: Any, where: str) -> Cell:
         pool_stats=pool_stats,
         memory=memory,
         warnings=warnings,
+        python=r.get(data, "python", str, where, optional=True) or "",
     )

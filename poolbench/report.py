@@ -27,6 +27,8 @@ class CellReport:
     gc_pause_ns_per_op: float | None
     """GC pause per operation: the same in every mode (totals grow with the pass's length)."""
     speedup: Speedup | None
+    python: str = ""
+    """The label of the interpreter that measured the cell (:meth:`Result.python_of`)."""
 
     @property
     def ops_per_sec(self) -> float | None:
@@ -45,7 +47,7 @@ class CellReport:
         return self.speedup.verdict if self.speedup else None
 
 
-def report_cell(cell: Cell) -> CellReport:
+def report_cell(cell: Cell, python: str = "") -> CellReport:
     runs = cell.values_by_run
     time = summarize_runs(runs) if runs else None
     latency = cell.latency_ns
@@ -70,6 +72,7 @@ def report_cell(cell: Cell) -> CellReport:
         gc_pause_max_ms=gc.pause_max_ns / 1e6 if gc else None,
         gc_pause_ns_per_op=gc.pause_total_ns / gc.ops if gc and gc.ops > 0 else None,
         speedup=speedup(ratios) if cell.pool != "none" and ratios else None,
+        python=python or cell.python,
     )
 
 
@@ -83,11 +86,14 @@ def _param_order(cell: Cell) -> tuple[tuple[str, str, float], ...]:
 
 
 def report(result: Result) -> list[CellReport]:
-    """Cells grouped by scenario (in order of appearance), then params, threads, pool."""
+    """Cells grouped by scenario (in order of appearance), then params, interpreter, threads, pool."""
     order = {name: i for i, name in enumerate(dict.fromkeys(c.scenario for c in result.cells))}
     pools = {name: i for i, name in enumerate(dict.fromkeys(c.pool for c in result.cells))}
+    pythons = {name: i for i, name in enumerate(dict.fromkeys(c.python for c in result.cells))}
     cells = sorted(
         result.cells,
-        key=lambda c: (order[c.scenario], _param_order(c), c.threads, c.pool != "none", pools[c.pool]),
-    )
-    return [report_cell(c) for c in cells]
+        key=lambda c: (
+            order[c.scenario], _param_order(c), pythons[c.python], c.threads, c.pool != "none", pools[c.pool],
+        ),
+    )  # fmt: skip
+    return [report_cell(c, result.python_of(c)) for c in cells]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import env
 from .params import format_params
 
 
@@ -97,15 +98,21 @@ class Cell:
     memory: MemoryStats | None = None
     warnings: list[str] = field(default_factory=list)
     """What a reader must know about these figures (a count that could not be made, say)."""
+    python: str = ""
+    """The interpreter's label (``3.11``, ``3.13t``: :func:`poolbench.env.label`) in a run under
+    several (``--python`` repeated); empty in a run under one, whose metadata names it."""
 
     @property
-    def key(self) -> tuple[str, str, int, str]:
-        return (self.scenario, self.pool, self.threads, format_params(self.params))
+    def key(self) -> tuple[str, str, int, str, str]:
+        return (self.scenario, self.pool, self.threads, format_params(self.params), self.python)
 
     @property
     def label(self) -> str:
         params = format_params(self.params)
-        return f"{self.scenario}/pool={self.pool}/threads={self.threads}" + (f" [{params}]" if params else "")
+        shown = f"{self.scenario}/pool={self.pool}/threads={self.threads}" + (
+            f" [{params}]" if params else ""
+        )
+        return f"{shown} @{self.python}" if self.python else shown
 
     @property
     def values(self) -> list[float]:
@@ -153,3 +160,12 @@ class Result:
 
     def skipped(self) -> list[Cell]:
         return [c for c in self.cells if c.status == "skipped"]
+
+    @property
+    def pythons(self) -> list[str]:
+        """The interpreters' labels, in the order of the cells (one for a single-interpreter run)."""
+        return list(dict.fromkeys(self.python_of(c) for c in self.cells)) or [env.label(self.metadata)]
+
+    def python_of(self, cell: Cell) -> str:
+        """The label of the interpreter that measured ``cell``."""
+        return cell.python or env.label(self.metadata)

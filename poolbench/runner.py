@@ -16,7 +16,7 @@ from __future__ import annotations
 import random
 import statistics
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from .params import format_params
@@ -108,6 +108,7 @@ def measure_groups(
     settings: Settings,
     *,
     python: str = sys.executable,
+    executables: Mapping[str, str] | None = None,
     timeout: float,
     on_progress: ProgressCallback | None = None,
     on_cells: Callable[[list[Cell]], None] | None = None,
@@ -118,7 +119,8 @@ def measure_groups(
 
     ``existing`` cells (an interrupted run's) are topped up to ``settings.processes`` processes
     per pair rather than measured again. ``on_cells`` gets the cells each time a process added to
-    them (new cells first appear there), so a caller can save as the run goes.
+    them (new cells first appear there), so a caller can save as the run goes. A group with an
+    interpreter label (``Group.python``) runs under ``executables[label]``, others under ``python``.
     """
     known = {c.key: c for c in existing}
     all_cells: list[Cell] = []
@@ -126,9 +128,11 @@ def measure_groups(
     for group in groups:
         cells = {}
         for pool in group.pools:
-            cell = known.get((group.ref.name, pool, group.threads, format_params(group.params)))
+            key = (group.ref.name, pool, group.threads, format_params(group.params), group.python)
+            cell = known.get(key)
             if cell is None:
-                cell = Cell(group.ref.name, pool, group.threads, dict(group.params), status="pending")
+                cell = Cell(group.ref.name, pool, group.threads, dict(group.params), status="pending",
+                            python=group.python)  # fmt: skip
                 all_cells.append(cell)
             cells[pool] = cell
         pairs.extend(_pairs_of(group, cells, settings))
@@ -142,7 +146,8 @@ def measure_groups(
         if on_progress:
             on_progress(count[0], total, f"{pair.label} (process {pair.done + 1}/{pair.wanted})")
         seed = rng.randrange(1 << 31)
-        answer = run_worker(python, pair.job(settings, memory_limit, seed), timeout)
+        executable = executables[pair.group.python] if executables and pair.group.python else python
+        answer = run_worker(executable, pair.job(settings, memory_limit, seed), timeout)
         if isinstance(answer, WorkerFailure) and answer.message.startswith(KILLED) and not pair.retried:
             # One retry for a worker killed by a signal: a rare crash inside the tracing pass
             # (seen once in ~500 processes) must not fail a cell, and so a gate; a scenario that
@@ -151,7 +156,7 @@ def measure_groups(
             for pool in pair.pools:
                 pair.cells[pool].warnings.append(f"a worker process {answer.message[11:]}; it was run again")
             seed = rng.randrange(1 << 31)
-            answer = run_worker(python, pair.job(settings, memory_limit, seed), timeout)
+            answer = run_worker(executable, pair.job(settings, memory_limit, seed), timeout)
         count[0] += 1
         if isinstance(answer, WorkerFailure):
             _fail(pair, answer)

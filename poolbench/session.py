@@ -12,12 +12,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from . import __version__, env, storage
 from .discovery import Discovery, discover
 from .errors import Interrupted, ResultFileError, UsageError
 from .params import split_assignments
-from .planning import Group, plan, shard_of
+from .planning import Group, plan, shard_of, under
 from .result import Cell, Result
 from .runner import ProgressCallback, measure_groups
 from .settings import MODES, SMOKE, Settings
@@ -35,7 +36,8 @@ class RunRequest:
     results_dir: Path = Path("results")
     force: bool = False
     scenario_dirs: Sequence[Path] = ()
-    python: str | None = None
+    python: str | Sequence[str] | None = None
+    """The interpreter(s) the workers run under (``--python``, repeatable); none: this one."""
     timeout: float = 300.0
     label: str | None = None
     shard: tuple[int, int] | None = None
@@ -43,6 +45,36 @@ class RunRequest:
     resume: Path | None = None
     command: str | None = None
     """The command line, as recorded in the result's metadata (the CLI passes ``sys.argv``)."""
+
+    @property
+    def pythons(self) -> tuple[str, ...]:
+        return _pythons(self.python)
+
+
+def _pythons(value: object) -> tuple[str, ...]:
+    """``--python`` as given, or as a result file's config has it (one string in files written
+    before ``--python`` could be repeated)."""
+    if not value:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise ResultFileError(f"bad python in the config: {value!r}")
+
+
+def _interpreters(pythons: Sequence[str]) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """What each ``--python`` is (checked by running it), and the label -> executable of a run
+    under several (empty under one: its cells carry no label)."""
+    if not pythons:
+        return [env.interpreter()], {}
+    repeated = [p for p in dict.fromkeys(pythons) if pythons.count(p) > 1]
+    if repeated:
+        raise UsageError(f"--python {repeated[0]} is given twice")
+    infos = [check_python(p) for p in pythons]
+    if len(infos) == 1:
+        return infos, {}
+    return infos, dict(zip(env.labels(infos), pythons, strict=True))
 
 
 @dataclass
@@ -67,19 +99,29 @@ def run_session(
     found = discovery or discover(request.scenario_dirs)
     names = list(request.scenarios) or found.builtins()
     selected = found.lookup(names)
-    groups = plan(selected, request.pools, request.threads, split_assignments(request.params))
+    infos, executables = _interpreters(request.pythons)
+    groups = under(
+        plan(selected, request.pools, request.threads, split_assignments(request.params)), list(executables)
+    )
     if request.shard is not None:
         groups = [groups[i] for i in shard_of(groups, request.shard)]
     settings = SMOKE if request.mode == "smoke" else MODES[request.mode]
-    python = request.python or sys.executable
-    interpreter = check_python(python) if request.python else env.interpreter()
+    python = request.pythons[0] if request.pythons else sys.executable
     label = request.label or ("-".join(dict.fromkeys(names)) if request.scenarios else "builtins")
     path = request.out or storage.default_path(request.results_dir, label)
     if existing is not None:
         existing.metadata["resumed"] = datetime.now(UTC).isoformat(timespec="seconds")
         existing.metadata.pop("interrupted", None)
         return _measure_and_save(
-            existing, groups, settings, request, python, path, found, on_progress, overwrite=True
+            existing,
+            groups,
+            settings,
+            request,
+            (python, executables),
+            path,
+            found,
+            on_progress,
+            overwrite=True,
         )
     started = datetime.now(UTC).isoformat(timespec="seconds")
     result = Result(
@@ -87,7 +129,8 @@ def run_session(
             "poolbench_version": __version__,
             "date_started": started,
             "command": request.command or "poolbench run",
-            **interpreter,
+            **infos[0],
+            **({"interpreters": dict(zip(executables, infos, strict=True))} if executables else {}),
             **env.machine(),
         },
         config={
@@ -99,13 +142,21 @@ def run_session(
             "params": list(request.params),
             "timeout": request.timeout,
             "shard": list(request.shard) if request.shard else None,
-            "python": request.python,
+            "python": list(request.pythons) or None,
             "scenario_dirs": [str(d) for d in request.scenario_dirs],
             "memory_limit": request.memory_limit,
         },
     )
     return _measure_and_save(
-        result, groups, settings, request, python, path, found, on_progress, overwrite=request.force
+        result,
+        groups,
+        settings,
+        request,
+        (python, executables),
+        path,
+        found,
+        on_progress,
+        overwrite=request.force,
     )
 
 
@@ -147,9 +198,10 @@ def resume_request(result: Result, request: RunRequest) -> RunRequest:
         differs.append(
             f"scenario folders {named_dirs or 'none'} (given: {[str(d) for d in request.scenario_dirs] or 'none'})"
         )
-    if (config.get("python") or None) != request.python:
+    named = _pythons(config.get("python"))
+    if named != request.pythons:
         differs.append(
-            f"--python {config.get('python') or 'this interpreter'} (given: {request.python or 'none'})"
+            f"--python {' '.join(named) or 'this interpreter'} (given: {' '.join(request.pythons) or 'none'})"
         )
     if differs:
         raise UsageError(
@@ -165,7 +217,7 @@ def _measure_and_save(
     groups: list[Group],
     settings: Settings,
     request: RunRequest,
-    python: str,
+    python: tuple[str, dict[str, str]],
     path: Path,
     found: Discovery,
     on_progress: ProgressCallback | None,
@@ -179,7 +231,7 @@ def _measure_and_save(
     with storage.exclusive(path):
         storage.save(result, path, overwrite=overwrite)
         try:
-            measure_groups(groups, settings, python=python, timeout=request.timeout,
+            measure_groups(groups, settings, python=python[0], executables=python[1], timeout=request.timeout,
                            on_progress=on_progress, on_cells=keep,
                            memory_limit=request.memory_limit, existing=list(result.cells))  # fmt: skip
         except KeyboardInterrupt:

@@ -42,6 +42,7 @@ def to_json(result: Result) -> dict[str, Any]:
             "pool_stats": c.pool_stats,
             "memory": c.memory.__dict__ if c.memory else None,
             "warnings": c.warnings,
+            **({"python": c.python} if c.python else {}),
         }
 
     return {

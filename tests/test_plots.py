@@ -41,6 +41,26 @@ def test_throughput_has_one_panel_per_scenario_and_one_line_per_pool():
     assert "Python 3.11" in fig._suptitle.get_text()
 
 
+def test_throughput_of_a_run_under_two_interpreters_has_a_line_per_pool_and_interpreter():
+    import copy
+
+    gil = [c for c in BUILTINS.cells if c.scenario == "bytes-buffer"]
+    free = copy.deepcopy(gil)
+    for c in gil:
+        c.python = "3.11"
+    for c in free:
+        c.python = "3.13t"
+    metadata = {**BUILTINS.metadata, "interpreters": {"3.11": {"python_version": "3.11.7"},
+                                                      "3.13t": {"python_version": "3.13.5", "gil_enabled": False}}}  # fmt: skip
+    fig = figure("throughput", Result(metadata, BUILTINS.config, [*copy.deepcopy(gil), *free], complete=True))
+    (ax,) = [ax for ax in fig.axes if ax.get_visible()]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["none · 3.11", "sync · 3.11", "none · 3.13t", "sync · 3.13t"]
+    styles = {c.get_label(): c.lines[0].get_linestyle() for c in ax.containers}
+    assert styles["sync · 3.11"] != styles["sync · 3.13t"]
+    assert "3.13.5 (free-threaded)" in fig._suptitle.get_text()
+
+
 def test_throughput_needs_two_thread_counts():
     assert figure("throughput", SWEEP) is None
 

@@ -60,7 +60,12 @@ def run(
     force: Annotated[bool, typer.Option("--force", help="Overwrite --out if it exists.")] = False,
     scenarios_dir: ScenarioDirs = None,
     python: Annotated[
-        str | None, typer.Option("--python", help="Run the workers under this interpreter.")
+        list[str] | None,
+        typer.Option(
+            "--python",
+            help="Run the workers under this interpreter; repeat to measure each cell under each "
+            "(e.g. a GIL and a free-threaded build).",
+        ),
     ] = None,
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds one worker process may take.")] = 300.0,
     label: Annotated[
@@ -107,7 +112,7 @@ def run(
         out=out,
         force=force,
         scenario_dirs=scenarios_dir or (),
-        python=python,
+        python=tuple(python or ()),
         timeout=timeout,
         label=label,
         shard=parse_shard(shard) if shard else None,

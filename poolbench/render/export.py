@@ -19,7 +19,7 @@ from ..result import Cell, Result
 from . import format as fmt
 
 CSV_COLUMNS = [
-    "scenario", "pool", "threads", "params", "status", "ns_per_op", "ns_per_op_ci_low",
+    "scenario", "pool", "threads", "params", "python", "status", "ns_per_op", "ns_per_op_ci_low",
     "ns_per_op_ci_high", "ops_per_sec", "p50_ns", "p99_ns", "allocs_per_op", "bytes_per_op",
     "gc0_per_kop", "gc1_per_kop", "gc2_per_kop", "gc_pause_ms", "gc_pause_ns_per_op", "peak_rss_bytes",
     "rss_added_bytes", "peak_rss_reset", "hit_rate",
@@ -43,6 +43,7 @@ def row(r: CellReport) -> dict[str, str]:
         "pool": c.pool,
         "threads": str(c.threads),
         "params": format_params(c.params),
+        "python": r.python,
         "status": c.status,
         "ns_per_op": _num(t.median if t else None),
         "ns_per_op_ci_low": _num(t.ci_low if t else None),
@@ -81,25 +82,25 @@ def to_csv(reports: Sequence[CellReport]) -> str:
 
 
 def to_markdown(result: Result, reports: Sequence[CellReport]) -> str:
-    meta = result.metadata
+    several = len(result.pythons) > 1
     lines = [
         f"### poolbench: {len(reports)} cells",
         "",
-        f"Python {meta.get('python_version', '?')} · {meta.get('cpu_model', '?')} · "
-        f"mode {result.config.get('mode', '?')}" + ("" if result.complete else " · **incomplete**"),
+        f"{fmt.where(result.metadata)} · mode {result.config.get('mode', '?')}"
+        + ("" if result.complete else " · **incomplete**"),
         "",
-        "| scenario | params | threads | pool | time/op | allocs/op | B/op | GC/1k ops (0/1/2) | speedup [95% CI] | verdict |",
-        "|---|---|--:|---|--:|--:|--:|--:|--:|---|",
+        "| scenario | params |" + (" python |" if several else "") + " threads | pool | time/op | allocs/op "
+        "| B/op | GC/1k ops (0/1/2) | speedup [95% CI] | verdict |",
+        "|---|---|" + ("---|" if several else "") + "--:|---|--:|--:|--:|--:|--:|---|",
     ]
     for r in reports:
         c = r.cell
+        head = f"| {c.scenario} | {format_params(c.params)} |" + (f" {r.python} |" if several else "")
         if c.status != "ok":
-            lines.append(
-                f"| {c.scenario} | {format_params(c.params)} | {c.threads} | {c.pool} | {c.status}: {c.error} | | | | | |"
-            )
+            lines.append(f"{head} {c.threads} | {c.pool} | {c.status}: {c.error} | | | | | |")
             continue
         lines.append(
-            f"| {c.scenario} | {format_params(c.params)} | {c.threads} | {c.pool} | {fmt.time_ci(r)} "
+            f"{head} {c.threads} | {c.pool} | {fmt.time_ci(r)} "
             f"| {fmt.count(r.allocs_per_op)} | {fmt.size(r.bytes_per_op)} | {fmt.gc_rates(r)} "
             f"| {fmt.speedup(r)} | {fmt.verdict(r)} |"
         )
@@ -113,7 +114,7 @@ def to_summary_json(result: Result, reports: Sequence[CellReport]) -> str:
         fields = row(r)
         typed: dict[str, Any] = {}
         for key, value in fields.items():
-            if key in ("scenario", "pool", "params", "status", "verdict"):
+            if key in ("scenario", "pool", "params", "python", "status", "verdict"):
                 typed[key] = value or None
             elif value == "":
                 typed[key] = None
@@ -137,7 +138,8 @@ def to_summary_json(result: Result, reports: Sequence[CellReport]) -> str:
 def _bench_name(cell: Cell) -> str:
     base = "".join(part.capitalize() for part in cell.scenario.replace("_", "-").split("-"))
     params = "/".join(f"{k}={cell.params[k]}" for k in sorted(cell.params) if cell.params[k] != "")
-    return f"{base}/pool={cell.pool}/threads={cell.threads}" + (f"/{params}" if params else "")
+    python = f"/python={cell.python}" if cell.python else ""
+    return f"{base}/pool={cell.pool}/threads={cell.threads}{python}" + (f"/{params}" if params else "")
 
 
 def to_benchstat(result: Result) -> str:

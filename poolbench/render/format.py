@@ -92,12 +92,16 @@ def waits(r: CellReport) -> str:
 
 
 def where(metadata: dict[str, Any]) -> str:
-    """``Python 3.11.7 (free-threaded), AMD EPYC, 2 CPUs``: the line titles and headers show."""
-    gil = "" if metadata.get("gil_enabled", True) else " (free-threaded)"
-    return (
-        f"Python {metadata.get('python_version', '?')}{gil}, {metadata.get('cpu_model', '?')}, "
-        f"{metadata.get('cpu_count', '?')} CPUs"
+    """``Python 3.11.7 (free-threaded), AMD EPYC, 2 CPUs``: the line titles and headers show;
+    ``Python 3.11.7 and 3.13.5 (free-threaded), ...`` for a run under several interpreters."""
+    infos = metadata.get("interpreters")
+    shown = [metadata] if not isinstance(infos, dict) or not infos else list(infos.values())
+    versions = " and ".join(
+        f"{info.get('python_version', '?')}" + ("" if info.get("gil_enabled", True) else " (free-threaded)")
+        for info in shown
+        if isinstance(info, dict)
     )
+    return f"Python {versions}, {metadata.get('cpu_model', '?')}, {metadata.get('cpu_count', '?')} CPUs"
 
 
 VERDICT_WORDS = {

@@ -63,11 +63,17 @@ def _group_label(cell: Cell, skip: Sequence[str] = ()) -> str:
 
 
 def _row_label(r: CellReport) -> str:
-    return f"{_group_label(r.cell)} · {r.cell.pool} · {r.cell.threads} thr"
+    python = f" · {r.cell.python}" if r.cell.python else ""
+    return f"{_group_label(r.cell)} · {r.cell.pool} · {r.cell.threads} thr{python}"
+
+
+LINE_STYLES = ["-", "--", ":", "-."]
+"""One per interpreter of a run under several; the pool keeps its colour."""
 
 
 def throughput_figure(result: Result, reports: Sequence[CellReport]) -> Any | None:
-    """Operations per second vs threads, one line per pool, 95% CI as error bars."""
+    """Operations per second vs threads, one line per pool (and per interpreter, dashed for the
+    second, of a run under several: GIL and free-threaded side by side), 95% CI as error bars."""
     groups: dict[str, list[CellReport]] = defaultdict(list)
     for r in _ok(reports):
         groups[_group_label(r.cell)].append(r)
@@ -78,17 +84,20 @@ def throughput_figure(result: Result, reports: Sequence[CellReport]) -> Any | No
     from matplotlib.ticker import EngFormatter
 
     colours = _pool_colours(reports)
+    styles = {p: LINE_STYLES[i % len(LINE_STYLES)] for i, p in enumerate(result.pythons)}
+    several = len(styles) > 1
     cols = min(3, len(groups))
     rows = math.ceil(len(groups) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.8 * rows), squeeze=False)
     for ax, (label, rs) in zip(axes.flat, groups.items(), strict=False):
-        for pool in dict.fromkeys(r.cell.pool for r in rs):
-            pts = sorted((r.cell.threads, r) for r in rs if r.cell.pool == pool)
+        for pool, python in dict.fromkeys((r.cell.pool, r.python) for r in rs):
+            pts = sorted((r.cell.threads, r) for r in rs if r.cell.pool == pool and r.python == python)
             xs = [t for t, _ in pts]
             ys = [1e9 / r.time.median for _, r in pts if r.time]
             lo = [y - 1e9 / r.time.ci_high for y, (_, r) in zip(ys, pts, strict=True) if r.time]
             hi = [1e9 / r.time.ci_low - y for y, (_, r) in zip(ys, pts, strict=True) if r.time]
-            ax.errorbar(xs, ys, yerr=[lo, hi], marker="o", capsize=3, color=colours[pool], label=pool)
+            ax.errorbar(xs, ys, yerr=[lo, hi], marker="o", capsize=3, color=colours[pool],
+                        ls=styles.get(python, "-"), label=f"{pool} · {python}" if several else pool)  # fmt: skip
         ax.set_title(label, fontsize=10)
         ax.set_xlabel("threads sharing one pool")
         ax.set_ylabel("throughput (operations / s)")
@@ -96,7 +105,7 @@ def throughput_figure(result: Result, reports: Sequence[CellReport]) -> Any | No
         ax.set_xticks(sorted({r.cell.threads for r in rs}))
         ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3)
-        ax.legend(title="pool", fontsize=8)
+        ax.legend(title="pool · python" if several else "pool", fontsize=8)
     for ax in list(axes.flat)[len(groups) :]:
         ax.set_visible(False)
     fig.suptitle(f"Throughput vs threads, pooled vs unpooled\n{where(result.metadata)}", fontsize=11)
@@ -208,10 +217,12 @@ def sweeps(reports: Sequence[CellReport]) -> list[tuple[str, str, list[CellRepor
         for r in ok:
             if key in r.cell.params:
                 rest = tuple(sorted((k, str(v)) for k, v in r.cell.params.items() if k != key))
-                groups[(r.cell.scenario, r.cell.threads, rest)].append(r)
-        for (_scenario, threads, _rest), rs in groups.items():
+                groups[(r.cell.scenario, r.cell.threads, rest, r.cell.python)].append(r)
+        for (_scenario, threads, _rest, python), rs in groups.items():
             if len({r.cell.params[key] for r in rs}) >= 3:
-                title = f"{_group_label(rs[0].cell, skip=[key])} · {threads} thr"
+                title = f"{_group_label(rs[0].cell, skip=[key])} · {threads} thr" + (
+                    f" · {python}" if python else ""
+                )
                 found.append((title, key, rs))
     return found
 

@@ -24,13 +24,21 @@ def result_tables(result: Result, reports: Sequence[CellReport]) -> Group:
     for (scenario, params), rows in groupby(
         reports, key=lambda r: (r.cell.scenario, format_params(r.cell.params))
     ):
-        tables.append(scenario_table(f"{escape(scenario)}  [dim]{escape(params)}[/]", list(rows)))
+        tables.append(
+            scenario_table(
+                f"{escape(scenario)}  [dim]{escape(params)}[/]", list(rows), pythons=len(result.pythons) > 1
+            )
+        )
     return Group(*tables)
 
 
-def scenario_table(title: str, rows: list[CellReport]) -> Table:
+def scenario_table(title: str, rows: list[CellReport], *, pythons: bool = False) -> Table:
+    """Rows are threads × pools, in sections by thread count; with ``pythons`` (a run under several
+    interpreters) a first column names each row group's interpreter."""
     table = Table(title=title, title_justify="left", header_style="bold", pad_edge=False)
     waits = any(r.waits for r in rows)
+    if pythons:
+        table.add_column("python", no_wrap=True)
     for name, justify in (
         ("thr", "right"), ("pool", "left"), ("time/op", "right"), ("ops/s", "right"), ("p99", "right"),
         ("allocs/op", "right"), ("B/op", "right"), ("GC/1k ops\ngen0/1/2", "right"),
@@ -40,19 +48,21 @@ def scenario_table(title: str, rows: list[CellReport]) -> Table:
         table.add_column(name, justify=justify, no_wrap=name != "verdict")  # type: ignore[arg-type]
     if waits:
         table.add_column("pool waits\nn / time / timeouts", justify="right", no_wrap=True)
-    previous = None
+    previous: tuple[str, int] | None = None
     for r in rows:
         c = r.cell
-        if previous is not None and c.threads != previous:
+        first = [] if not pythons else [Text(r.python if previous is None or previous[0] != r.python else "")]
+        if previous is not None and (r.python, c.threads) != previous:
             table.add_section()
-        previous = c.threads
+        previous = (r.python, c.threads)
         if c.status != "ok":
             style = "red" if c.status == "failed" else "yellow"
             error = c.error or "not measured yet (poolbench run --resume)"
-            table.add_row(str(c.threads), Text(c.pool), Text(f"{c.status}: {error}", style=style))
+            table.add_row(*first, str(c.threads), Text(c.pool), Text(f"{c.status}: {error}", style=style))
             continue
         verdict = r.verdict
         table.add_row(
+            *first,
             str(c.threads),
             Text(c.pool),
             fmt.time_ci(r),
