@@ -295,14 +295,14 @@ def compare_results(
             "time compared in ns/op (not normalized: the reference workload changes with the interpreter)"
         )
 
-    def key(result: Result, cell: Cell) -> tuple[object, ...]:
+    def match_key(result: Result, cell: Cell) -> tuple[object, ...]:
         return cell.key[:4] if single else (*cell.key[:4], result.python_of(cell))
 
-    cand_cells = {key(cand, c): c for c in cand.cells}
-    base_keys = {key(base, c) for c in base.cells}
+    cand_cells = {match_key(cand, c): c for c in cand.cells}
+    base_keys = {match_key(base, c) for c in base.cells}
     pairs: list[tuple[Cell, Cell]] = []
     for b in base.cells:
-        c = cand_cells.get(key(base, b))
+        c = cand_cells.get(match_key(base, b))
         if b.status != "ok":
             why = f"{b.status} in the base" + (f": {b.error}" if b.error else "")
             out.failed.append((b, why))
@@ -318,7 +318,7 @@ def compare_results(
             out.broken.append((b, why))
         else:
             pairs.append((b, c))
-    out.only_cand = [c for c in cand.cells if key(cand, c) not in base_keys]
+    out.only_cand = [c for c in cand.cells if match_key(cand, c) not in base_keys]
     if not base_keys & set(cand_cells):
         raise ResultFileError(
             "nothing to compare: the two files have no measured cell in common",
