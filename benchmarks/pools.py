@@ -58,9 +58,17 @@ VARIANTS: dict[str, Callable[[], Any]] = {
     "freelist reset=list.clear": lambda: create_pool("freelist", list, reset=list.clear),
     "sync reset=def": lambda: create_pool("sync", list, sharded=False, reset=python_reset),
     "freelist reset=def": lambda: create_pool("freelist", list, reset=python_reset),
-    "sync checked (doctor)": lambda: checked(create_pool("sync", list, sharded=False)),
-    "freelist checked (doctor)": lambda: checked(create_pool("freelist", list)),
+    **{
+        f"{name} checked {level}": (lambda make=make, level=level: checked(make(), level=level))
+        for level in ("simple", "advanced", "paranoid")
+        for name, make in (
+            ("sync", lambda: create_pool("sync", list, sharded=False)),
+            ("freelist", lambda: create_pool("freelist", list)),
+        )
+    },
 }
+"""The checked rows are the levels of ``POOLBENCH_CHECK`` (paranoid is the doctor's); the README's
+costs per level come from them, read against the unchecked row of the same pool."""
 
 
 def single_thread(repeats: int, pairs: int) -> None:
@@ -72,11 +80,13 @@ def single_thread(repeats: int, pairs: int) -> None:
             samples[name].append(pool_pairs(pool, pairs))
     floor = statistics.median(samples["floor"])
     print(f"single thread: median of {repeats} repeats of {pairs:,} get+put pairs\n")
-    print("| strategy | ns per pair | x floor |")
-    print("|---|--:|--:|")
-    for name, values in samples.items():
-        median = statistics.median(values)
-        print(f"| {name} | {median:.1f} | {median / floor:.2f} |")
+    medians = {name: statistics.median(values) for name, values in samples.items()}
+    print("| strategy | ns per pair | x floor | x unchecked |")
+    print("|---|--:|--:|--:|")
+    for name, median in medians.items():
+        unchecked = medians.get(name.split(" checked ")[0]) if " checked " in name else None
+        vs = f"{median / unchecked:.2f}" if unchecked else ""
+        print(f"| {name} | {median:.1f} | {median / floor:.2f} | {vs} |")
 
 
 def _rate(make: Callable[[], tuple[Any, Any]], threads: int, pairs: int) -> float:

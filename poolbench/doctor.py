@@ -59,10 +59,7 @@ def diagnose_isolated(
             else:
                 found = answer.diagnosis or {"error": "the worker sent no findings", "findings": []}
                 diagnosis.error = found.get("error")
-                diagnosis.findings = [
-                    Finding(f["kind"], f["site"], int(f["count"]), f.get("detail", ""))
-                    for f in found["findings"]
-                ]
+                diagnosis.findings = [Finding.from_json(f) for f in found["findings"]]
             out.append(diagnosis)
     return out
 

@@ -150,7 +150,10 @@ def test_findings_point_at_the_scenario_file_even_when_its_run_is_poolbenchs(tmp
     assert result.exit_code == 1, result.output
     findings = json.loads(result.stdout)["findings"]
     assert findings and all(f["kind"] == "dirty-reuse" for f in findings)
-    assert all(f["site"].startswith(str(folder / "dirty.py") + ":10 in use") for f in findings), findings
+    assert all(f["site"] == str(folder / "dirty.py") + ":10" and f["function"] == "use" for f in findings), (
+        findings
+    )
+    assert all(f["scenario"] == "dirty-outside" and f["pool"] == "sync" and f["count"] >= 1 for f in findings)
     assert not any("site-packages" in f["site"] or "typer" in f["site"] for f in findings)
 
 

@@ -144,6 +144,8 @@ def fast_get(items: deque[Any], slow: New[T], reset: Reset[T] | None) -> New[T]:
     """``get`` over one deque: pop, else ``slow()``; free variables bound as default arguments.
 
     Locals are faster than closure cells: 2.06x the bare list floor against 2.37x, measured here.
+    ``get.fast_parts`` is ``(items, slow, reset)``: the sampling checker builds its own get from
+    them, one Python call instead of a wrapper around this one (:func:`checked`, level simple).
     """
     if reset is None:
 
@@ -153,6 +155,7 @@ def fast_get(items: deque[Any], slow: New[T], reset: Reset[T] | None) -> New[T]:
             except IndexError:
                 return slow()
 
+        get.fast_parts = (items, slow, None)  # type: ignore[attr-defined]
         return get
 
     def get_reset(pop: Any = items.pop, slow: New[T] = slow, reset: Reset[T] = reset) -> T:
@@ -163,6 +166,7 @@ def fast_get(items: deque[Any], slow: New[T], reset: Reset[T] | None) -> New[T]:
         reset(obj)
         return obj
 
+    get_reset.fast_parts = (items, slow, reset)  # type: ignore[attr-defined]
     return get_reset
 
 

@@ -8,7 +8,10 @@ the entry-point group ``poolbench.pools``; the entry point's name is the strateg
 * ``psycopg``: ``psycopg_pool.ConnectionPool`` (``pip install poolbench[postgres]``), for
   PostgreSQL connections made by psycopg 3.
 
-Both take ``max_size`` and ``timeout`` like :class:`~poolbench.pools.BoundedPool`.
+Both take ``max_size`` and ``timeout`` like :class:`~poolbench.pools.BoundedPool`, expose
+``max_size`` (so the doctor's quarantine stays below it) and are checked like poolbench's own
+pools: ``POOLBENCH_CHECK`` and ``checked(pool)`` find a leaked connection with the site that took
+it, and ``POOLBENCH_CHECK_HELD`` one held too long, with the stack that took it.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import Any
 
 from ..errors import PoolTimeout
 from ._base import New, Pool, PoolStats, count_value
+from ._checked import maybe_check
 
 
 class SQLAlchemyQueuePool(Pool[Any]):
@@ -45,6 +49,7 @@ class SQLAlchemyQueuePool(Pool[Any]):
         self._lock = threading.Lock()
         self._waits = self._timeouts = 0
         self._wait_seconds = 0.0
+        maybe_check(self)
 
     def get(self) -> Any:
         from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeout
@@ -117,6 +122,7 @@ class PsycopgPool(Pool[Any]):
 
         self._open = open_pool
         self._pool = open_pool()
+        maybe_check(self)
 
     def get(self) -> Any:
         from psycopg_pool import PoolTimeout as PsycopgTimeout
