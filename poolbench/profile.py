@@ -59,9 +59,18 @@ MIN_COUNT = 100
 SHORT_SHARE = 0.5
 UNIFORM_SHARE = 0.8
 ALIVE_SHARE = 0.1
-MIN_SIZE = 256
-"""Smaller objects come from pymalloc's free lists, and many are the interpreter's own
-temporaries (bound methods, slices, ints) that no pool can hold: listed, not candidates."""
+MIN_SIZE = 128
+"""Smaller objects (with what they own) come from pymalloc's free lists, and many are the
+interpreter's own temporaries (bound methods, slices, ints) that no pool can hold: listed, not
+candidates."""
+BATCH_REUSE = 2
+"""Objects freed in batches (a request's 1,000 records, a window of tasks) are not short-lived by
+the ``short`` visits rule; a site whose objects are nearly all freed, with at most one in this many
+of its visits alive at once, is a candidate too: a pool that size would serve each object this
+many times."""
+FREED_SHARE = 0.9
+TEMPORARY_SHARE = 0.8
+OWNED_SHARE = 0.8
 
 NO_SITE = "(no frame of your code)"
 FINISHED = "finished"
@@ -108,7 +117,21 @@ class Site:
     uniformity: float = 0.0
     candidate: bool = False
     why: str = ""
+    freed_in_visit_bytes: int = 0
+    """Bytes freed before the visit that made them ended: temporaries of the line itself (a
+    library's scratch space, a result thrown away at once), which nothing could hold in a pool."""
+    peak_alive: int = 0
+    """The most of the site's visits whose objects were alive at once: a pool that size would
+    serve them."""
+    owner: str | None = None
+    """The site whose objects own this one's: its allocations are freed with theirs (a connection's
+    statement cache, a task's payload list), so pooling those objects saves these too."""
+    owned_bytes: int = 0
+    owned_allocations: int = 0
+    """What the sites this one owns allocated (see ``owner``)."""
     sizes: Counter[int] = field(default_factory=Counter, repr=False)  # bytes per visit -> visits
+    alive: Counter[int] = field(default_factory=Counter, repr=False)  # visit -> its allocations alive
+    owned_by: Counter[str] = field(default_factory=Counter, repr=False)  # owner site -> bytes freed with it
 
     @property
     def short_lived_share(self) -> float:
@@ -119,7 +142,8 @@ class Site:
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
-        del data["sizes"]
+        for private in ("sizes", "alive", "owned_by"):
+            del data[private]
         data["short_lived_share"] = round(self.short_lived_share, 4)
         data["uniformity"] = round(self.uniformity, 4)
         return data
@@ -370,17 +394,26 @@ def analyze(
             found = stacks[key] = (site, stack)
         return found
 
-    live: dict[int, tuple[Site, int, int]] = {}  # address -> its site, the visit, its size
+    live: dict[int, tuple[Site, int, int, int]] = {}  # address -> its site, the visit, its size, visit serial
     pymalloc_by_site: Counter[str] = Counter()
     visiting: Site | None = None  # the site of the last allocation, and what its visit made
     visit_bytes = 0
+    serial = 0  # of the visit in progress (every visit of every site)
+    burst: list[tuple[Site, int]] = []  # frees since the last allocation, not yet claimed by an owner
+
+    def close_visit() -> None:
+        nonlocal visiting, serial
+        if visiting is not None:
+            visiting.sizes[visit_bytes] += 1
+            visiting = None
+            serial += 1
 
     def account(site: Site, size: int, address: int, kind: Any) -> None:
-        nonlocal visiting, visit_bytes
+        nonlocal visiting, visit_bytes, serial
+        burst.clear()
         if site is not visiting:
             # A visit: one pass of the program through the line, every allocation it made.
-            if visiting is not None:
-                visiting.sizes[visit_bytes] += 1
+            close_visit()
             visiting, visit_bytes = site, 0
             site.visits += 1
         visit_bytes += size
@@ -389,10 +422,30 @@ def analyze(
         if kind in pymalloc:
             pymalloc_by_site[site.site] += 1
         previous = live.get(address)
-        if previous is not None and previous[0].visits - previous[1] <= short:
-            previous[0].short_lived += 1  # grown in place: the old block's life ended here
-            previous[0].short_lived_bytes += previous[2]
-        live[address] = (site, site.visits, size)
+        if previous is not None:
+            freed(previous)  # grown in place: the old block's life ended here
+        live[address] = (site, site.visits, size, serial)
+        site.alive[site.visits] += 1
+        site.peak_alive = max(site.peak_alive, len(site.alive))
+
+    def freed(entry: tuple[Site, int, int, int]) -> None:
+        site, visit, size, made_in = entry
+        site.alive[visit] -= 1
+        if not site.alive[visit]:
+            del site.alive[visit]
+        if site.visits - visit <= short:
+            site.short_lived += 1
+            site.short_lived_bytes += size
+        if made_in == serial and visiting is site:
+            site.freed_in_visit_bytes += size
+            return
+        # Frees come in bursts as an object is torn down: its members first, the object last.
+        # The first free of another site's object claims the ones before it as its own.
+        for member, member_size in burst:
+            if member is not site:
+                member.owned_by[site.site] += member_size
+        burst.clear()
+        burst.append((site, size))
 
     # An allocation is accounted one record late: if the next one is a call made from the same
     # line, it may have been the callee's frame, which memray's own hook made (module docstring).
@@ -406,30 +459,32 @@ def analyze(
                 account(*pending[:4])
                 pending = None
             entry = live.pop(record.address, None)
-            if entry is not None and entry[0].visits - entry[1] <= short:
-                entry[0].short_lived += 1
-                entry[0].short_lived_bytes += entry[2]
+            if entry is not None:
+                freed(entry)
             continue
         if kind not in allocs:
             continue  # mmap/munmap: arenas that pymalloc's own records already cover
         site, stack = site_for(record)
-        if pending is not None and not _is_frame(pending, record.tid, stack, frame_sizes, kinds):
-            account(*pending[:4])
+        if pending is not None:
+            if not _is_frame(pending, record.tid, stack, frame_sizes, kinds):
+                account(*pending[:4])
+            elif user(stack[len(stack) - len(pending[5]) - 1][1]):
+                close_visit()  # a call into the user's code: the calling line's visit is over
         pending = (site, record.size, record.address, kind, record.tid, stack)
     if pending is not None:
         account(*pending[:4])
-    if visiting is not None:
-        visiting.sizes[visit_bytes] += 1
+    close_visit()
     for record in reader.get_leaked_allocation_records(merge_threads=True):
         if record.allocator in allocs:
             site_for(record)[0].alive_at_end += record.n_allocations
     reader.close()
     for key in [k for k, site in sites.items() if site.allocations == 0]:
         del sites[key]
+    _owners(sites)
 
     for site in sites.values():
         _judge(site, short, min_count)
-    ranked = sorted(sites.values(), key=lambda s: (not s.candidate, -s.bytes, s.site))
+    ranked = sorted(sites.values(), key=lambda s: (not s.candidate, -(s.bytes + s.owned_bytes), s.site))
     return Profile(
         target=target,
         ended=ended,
@@ -462,6 +517,22 @@ def _is_frame(
     return bool(sizes.most_common(1)[0][0] == size)
 
 
+def _owners(sites: dict[str, Site]) -> None:
+    """A site whose freed bytes were nearly all claimed by one other site's objects is owned by
+    it; the owner counts what it owns (one level: an owner's own owner is not followed)."""
+    for site in sites.values():
+        if not site.owned_by or site.site == NO_SITE:
+            continue
+        owner, claimed = site.owned_by.most_common(1)[0]
+        freed = site.bytes - site.freed_in_visit_bytes
+        if owner in sites and owner != NO_SITE and freed > 0 and claimed >= OWNED_SHARE * freed:
+            site.owner = owner
+    for site in sites.values():
+        if site.owner is not None and sites[site.owner].owner is None:
+            sites[site.owner].owned_bytes += site.bytes
+            sites[site.owner].owned_allocations += site.allocations
+
+
 def _judge(site: Site, short: int, min_count: int) -> None:
     if site.sizes:
         typical, _ = max(site.sizes.items(), key=lambda kv: (kv[0] * kv[1], kv[0]))
@@ -470,8 +541,15 @@ def _judge(site: Site, short: int, min_count: int) -> None:
         near = sum(s * n for s, n in site.sizes.items() if typical / 2 <= s <= typical * 2)
         site.uniformity = near / site.bytes if site.bytes else 1.0
     alive = site.alive_at_end / site.allocations if site.allocations else 0.0
+    temporary = site.freed_in_visit_bytes / site.bytes if site.bytes else 0.0
+    freed = 1 - alive
+    owned_per_visit = site.owned_bytes // site.visits if site.visits else 0
     if site.site == NO_SITE:
         site.why = "allocated by the interpreter or libraries with no frame of your code on the stack"
+    elif site.owner is not None:
+        site.why = (
+            f"freed with the objects made at {os.path.basename(site.owner)}: pooling those saves these too"
+        )
     elif alive > ALIVE_SHARE:
         site.why = (
             f"objects live on: {site.alive_at_end:,} of {site.allocations:,} still alive at exit "
@@ -481,12 +559,19 @@ def _judge(site: Site, short: int, min_count: int) -> None:
         site.why = (
             f"rare: {site.typical_count:,} visits made {site.typical_size:,} B (fewer than {min_count:,})"
         )
-    elif site.typical_size < MIN_SIZE:
+    elif site.typical_size + owned_per_visit < MIN_SIZE:
         site.why = (
-            f"small: {site.typical_size:,} B objects come from pymalloc's free lists, and many are "
-            "the interpreter's own temporaries, which no pool can hold"
+            f"small: {site.typical_size + owned_per_visit:,} B objects come from pymalloc's free lists, and "
+            "many are the interpreter's own temporaries, which no pool can hold"
         )
-    elif site.short_lived_share < SHORT_SHARE:
+    elif temporary >= TEMPORARY_SHARE:
+        site.why = (
+            f"temporaries of the line: {temporary:.0%} of its bytes freed before the line was done (a "
+            "library's scratch space, a result thrown away), nothing your code holds to pool"
+        )
+    elif site.short_lived_share < SHORT_SHARE and not (
+        freed >= FREED_SHARE and site.peak_alive * BATCH_REUSE <= site.visits
+    ):
         site.why = (
             f"held long: {site.short_lived_share:.0%} of its bytes freed within {short} visits of the line "
             "(pooling pays for objects that come back soon)"
@@ -498,22 +583,35 @@ def _judge(site: Site, short: int, min_count: int) -> None:
         )
     else:
         site.candidate = True
-        site.why = (
-            f"{site.typical_count:,} visits made {site.typical_size:,} B, "
-            f"{site.short_lived_share:.0%} of the bytes freed within {short} visits: pool them"
-        )
+        owns = f" (and {owned_per_visit:,} B a visit of what they own)" if owned_per_visit else ""
+        if site.short_lived_share >= SHORT_SHARE:
+            lived = f"{site.short_lived_share:.0%} of the bytes freed within {short} visits"
+        else:
+            lived = f"freed in batches, at most {site.peak_alive:,} alive at once"
+        site.why = f"{site.typical_count:,} visits made {site.typical_size:,} B{owns}, {lived}: pool them"
 
 
 def _estimate(
     ranked: Sequence[Site], gc_collections: Sequence[int], pymalloc_by_site: Counter[str]
 ) -> Estimate:
+    """Every allocation of the candidates and of what they own, less the ones alive at the end
+    (a pool keeps those) and the first of each object a pool would hold (its peak)."""
     chosen = [s for s in ranked if s.candidate]
+    owned = {s.site for s in ranked if s.owner in {c.site for c in chosen}}
     pymalloc = sum(pymalloc_by_site.values())
-    share = sum(pymalloc_by_site[s.site] for s in chosen) / pymalloc if pymalloc else 0.0
+    counted = [*(s.site for s in chosen), *owned]
+    share = sum(pymalloc_by_site[site] for site in counted) / pymalloc if pymalloc else 0.0
+
+    def kept(site: Site) -> float:
+        """The share a pool would still make: what is alive at the end, and the pool's own fill."""
+        return min(1.0, site.alive_at_end / max(site.allocations, 1) + site.peak_alive / max(site.visits, 1))
+
+    allocations = sum((s.allocations + s.owned_allocations) * (1 - kept(s)) for s in chosen)
+    saved = sum((s.bytes + s.owned_bytes) * (1 - kept(s)) for s in chosen)
     return Estimate(
         sites=len(chosen),
-        allocations=sum(s.short_lived for s in chosen),
-        bytes=sum(s.short_lived_bytes for s in chosen),
+        allocations=int(allocations),
+        bytes=int(saved),
         collections=math.floor(gc_collections[0] * share) if gc_collections else 0,
     )
 

@@ -112,17 +112,8 @@ def run_session(
     if existing is not None:
         existing.metadata["resumed"] = datetime.now(UTC).isoformat(timespec="seconds")
         existing.metadata.pop("interrupted", None)
-        return _measure_and_save(
-            existing,
-            groups,
-            settings,
-            request,
-            (python, executables),
-            path,
-            found,
-            on_progress,
-            overwrite=True,
-        )
+        return _measure_and_save(existing, groups, settings, request, (python, executables), path, found,
+                                 on_progress, overwrite=True)  # fmt: skip
     started = datetime.now(UTC).isoformat(timespec="seconds")
     result = Result(
         metadata={
@@ -147,17 +138,8 @@ def run_session(
             "memory_limit": request.memory_limit,
         },
     )
-    return _measure_and_save(
-        result,
-        groups,
-        settings,
-        request,
-        (python, executables),
-        path,
-        found,
-        on_progress,
-        overwrite=request.force,
-    )
+    return _measure_and_save(result, groups, settings, request, (python, executables), path, found,
+                             on_progress, overwrite=request.force)  # fmt: skip
 
 
 def resume_request(result: Result, request: RunRequest) -> RunRequest:

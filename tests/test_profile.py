@@ -72,14 +72,35 @@ def test_the_scaffold_runs_with_poolbench_run_unchanged(service, tmp_path):
     assert again.returncode == 2 and "exists" in again.stderr
 
 
-def test_a_scenario_under_no_pool_ranks_the_object_it_pools_first():
-    found = json.loads(poolbench("profile", "bytes-buffer", "--pool", "none", "--format", "json").stdout)
+@pytest.mark.parametrize(
+    "scenario, file, marker, offset",
+    [
+        ("bytes-buffer", "bytes_buffer.py", "def new", 1),  # the body of new()
+        ("json-struct", "json_struct.py", "def new", 1),
+        ("worker-tasks", "worker_tasks.py", "def new", 1),
+        ("db-connections", "db_connections.py", "self.connect: Callable", 0),
+    ],
+)
+def test_each_builtin_under_no_pool_ranks_the_object_it_pools_first(scenario, file, marker, offset):
+    """The line that makes the pooled object (for db-connections the connect call its new()
+    makes) is the top candidate; the library's own allocations are folded into it or set aside."""
+    found = json.loads(poolbench("profile", scenario, "--pool", "none", "--format", "json").stdout)
     top = found["sites"][0]
-    assert (
-        top["candidate"]
-        and top["function"] == "new"
-        and top["site"].endswith("bytes_buffer.py:" + top["site"].rsplit(":", 1)[1])
-    )
+    source = (Path(__file__).parent.parent / "scenarios" / file).read_text()
+    expected = line_of(source, marker) + offset
+    assert top["candidate"], top
+    assert top["site"].endswith(f"{file}:{expected}"), (top, expected)
+
+
+def test_what_a_connection_owns_is_counted_with_it_and_a_libraries_temporaries_are_not_candidates():
+    db = json.loads(poolbench("profile", "db-connections", "--pool", "none", "--format", "json").stdout)
+    owner = db["sites"][0]
+    owned = [s for s in db["sites"] if s["owner"] == owner["site"]]
+    assert owned and owner["owned_bytes"] == sum(s["bytes"] for s in owned)
+    assert all(not s["candidate"] and "freed with the objects made at" in s["why"] for s in owned)
+    js = json.loads(poolbench("profile", "json-struct", "--pool", "none", "--format", "json").stdout)
+    dumps = next(s for s in js["sites"] if s["function"] == "use" and s["bytes"] > 1_000_000)
+    assert not dumps["candidate"] and dumps["why"].startswith("temporaries of the line")
 
 
 def test_under_a_pool_the_buffer_is_no_longer_allocated_per_op():
