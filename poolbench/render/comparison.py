@@ -132,7 +132,7 @@ def to_markdown(comparison: Comparison) -> str:
         "|---|---|--:|--:|--:|--:|--:|---|",
     ]
     for label, m in rows(comparison):
-        mark = f"**{verdict(m)}**" if m.regression else verdict(m)
+        mark = (f"**{verdict(m)}**" if m.regression else verdict(m)) + (f" ({m.note})" if m.note else "")
         lines.append(
             f"| {label} | {m.metric} | {value(m.metric, m.base)} | {value(m.metric, m.cand)} | {change(m)} "
             f"| {p_value(m)} | {detectable(m)} | {mark} |"
