@@ -42,14 +42,18 @@ def kinds(pool) -> dict[str, object]:
     return {f.kind: f for f in pool.checker.finish()}
 
 
-@pytest.fixture(params=["sync", "freelist", "freelist-reset"])
+@pytest.fixture(params=["sync", "freelist", "freelist-reset", "locked", "bounded"])
 def simple_pool(request):
-    """Level simple over a pool whose get it rebuilds (sync, freelist) and one with a reset."""
+    """Level simple over pools whose get it rebuilds (sync, freelist, with and without a reset)
+    and pools it wraps (locked, bounded: their get takes arguments)."""
+    from poolbench.pools import create_pool
+
     if request.param == "sync":
         return checked(SyncPool(list, sharded=False), level="simple")
-    if request.param == "freelist":
-        return checked(FreeListPool(list), level="simple")
-    return checked(FreeListPool(list, reset=lambda obj: None), level="simple")
+    if request.param == "freelist-reset":
+        return checked(FreeListPool(list, reset=lambda obj: None), level="simple")
+    options = {"max_size": 4, "timeout": 1.0} if request.param == "bounded" else {}
+    return checked(create_pool(request.param, list, **options), level="simple")
 
 
 def test_simple_watches_the_first_object_put_and_finds_a_double_put(simple_pool):
@@ -202,3 +206,28 @@ def test_a_leaked_sqlalchemy_connection_is_found_where_it_was_taken():
     found = kinds(pool)
     assert list(found) == ["leak"], found
     assert found["leak"].site.startswith(f"{THIS}:{line_of('MARK connection')} ")
+
+
+@pytest.mark.skipif(
+    not os.environ.get("POOLBENCH_PG_DSN"), reason="no PostgreSQL: set POOLBENCH_PG_DSN (.ci/run starts one)"
+)
+def test_a_leaked_psycopg_connection_is_found_where_it_was_taken():
+    psycopg = pytest.importorskip("psycopg")
+    from poolbench.pools.adapters import PsycopgPool
+
+    dsn = os.environ["POOLBENCH_PG_DSN"]
+    pool = checked(PsycopgPool(lambda: psycopg.connect(dsn, autocommit=True), max_size=3), held=60)
+    leaked = None
+    try:
+        for _ in range(3):
+            conn = pool.get()
+            conn.execute("select 1")
+            pool.put(conn)
+        leaked = pool.get()  # MARK psycopg
+        found = kinds(pool)
+        assert list(found) == ["leak"], found
+        assert found["leak"].site.startswith(f"{THIS}:{line_of('MARK psycopg')} ")
+    finally:
+        if leaked is not None:
+            pool.put(leaked)
+        pool.clear()

@@ -155,6 +155,9 @@ def fingerprint(obj: Any) -> Any:
     return repr(obj)
 
 
+_default_fingerprint = fingerprint
+
+
 def _leaf(value: Any) -> Any:
     if isinstance(value, (int, float, str, bool, type(None))):
         return value
@@ -368,7 +371,11 @@ def checked(
     """Make ``pool`` a checking pool, in place (it is returned for convenience).
 
     ``pool.checker`` then holds the :class:`Checker`; ``pool.checker.finish()`` returns findings.
-    ``level`` is ``simple``, ``advanced`` or ``paranoid`` (see the module). ``fallback_site`` is
+    ``fingerprint`` defaults to the pool's own ``fingerprint`` where it has one (the psycopg
+    adapter: a connection's state changes with every query), else :func:`fingerprint`.
+    ``level`` is ``simple``, ``advanced`` or ``paranoid`` (see the module; ``race`` and
+    ``quarantine`` apply to the last two, ``simple`` never changes which object a get returns).
+    ``fallback_site`` is
     where findings point when no frame of the user's code is on the stack. ``held``: seconds an
     object may be out before it is reported (once, while the program runs) with the stack that
     took it.
@@ -386,6 +393,8 @@ def checked(
         raise ValueError(f"unknown checking level {level!r} (one of {', '.join(LEVELS)})")
     if held is not None and not held > 0:
         raise ValueError(f"held must be a positive number of seconds, not {held!r}")
+    if fingerprint is _default_fingerprint and callable(getattr(pool, "fingerprint", None)):
+        fingerprint = pool.fingerprint  # type: ignore[attr-defined]  # a pool that knows its objects
     checker = Checker(name or f"{type(pool).__name__} at {call_site(2)}", fingerprint, race, fallback_site,
                       level=level, held=held)  # fmt: skip
     if level == "simple":

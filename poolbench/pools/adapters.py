@@ -124,6 +124,12 @@ class PsycopgPool(Pool[Any]):
         self._pool = open_pool()
         maybe_check(self)
 
+    @staticmethod
+    def fingerprint(conn: Any) -> Any:
+        """What a checking pool compares a connection by: open or closed, in a transaction or
+        not, autocommit (its other state changes with every query and says nothing of misuse)."""
+        return (conn.closed, str(conn.info.transaction_status), conn.autocommit)
+
     def get(self) -> Any:
         from psycopg_pool import PoolTimeout as PsycopgTimeout
 
