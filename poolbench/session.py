@@ -106,13 +106,12 @@ def run_session(
     if request.shard is not None:
         groups = [groups[i] for i in shard_of(groups, request.shard)]
     settings = SMOKE if request.mode == "smoke" else MODES[request.mode]
-    python = request.pythons[0] if request.pythons else sys.executable
     label = request.label or ("-".join(dict.fromkeys(names)) if request.scenarios else "builtins")
     path = request.out or storage.default_path(request.results_dir, label)
     if existing is not None:
         existing.metadata["resumed"] = datetime.now(UTC).isoformat(timespec="seconds")
         existing.metadata.pop("interrupted", None)
-        return _measure_and_save(existing, groups, settings, request, (python, executables), path, found,
+        return _measure_and_save(existing, groups, settings, request, executables, path, found,
                                  on_progress, overwrite=True)  # fmt: skip
     started = datetime.now(UTC).isoformat(timespec="seconds")
     result = Result(
@@ -138,7 +137,7 @@ def run_session(
             "memory_limit": request.memory_limit,
         },
     )
-    return _measure_and_save(result, groups, settings, request, (python, executables), path, found,
+    return _measure_and_save(result, groups, settings, request, executables, path, found,
                              on_progress, overwrite=request.force)  # fmt: skip
 
 
@@ -180,7 +179,10 @@ def resume_request(result: Result, request: RunRequest) -> RunRequest:
         differs.append(
             f"scenario folders {named_dirs or 'none'} (given: {[str(d) for d in request.scenario_dirs] or 'none'})"
         )
-    named = _pythons(config.get("python"))
+    try:
+        named = _pythons(config.get("python"))
+    except ResultFileError as exc:
+        raise ResultFileError(f"{path}: cannot resume, {exc}") from None
     if named != request.pythons:
         differs.append(
             f"--python {' '.join(named) or 'this interpreter'} (given: {' '.join(request.pythons) or 'none'})"
@@ -199,7 +201,7 @@ def _measure_and_save(
     groups: list[Group],
     settings: Settings,
     request: RunRequest,
-    python: tuple[str, dict[str, str]],
+    executables: dict[str, str],
     path: Path,
     found: Discovery,
     on_progress: ProgressCallback | None,
@@ -213,7 +215,8 @@ def _measure_and_save(
     with storage.exclusive(path):
         storage.save(result, path, overwrite=overwrite)
         try:
-            measure_groups(groups, settings, python=python[0], executables=python[1], timeout=request.timeout,
+            measure_groups(groups, settings, python=(request.pythons or (sys.executable,))[0],
+                           executables=executables, timeout=request.timeout,
                            on_progress=on_progress, on_cells=keep,
                            memory_limit=request.memory_limit, existing=list(result.cells))  # fmt: skip
         except KeyboardInterrupt:

@@ -32,7 +32,10 @@ OTHER = f"{HERE}-2"
 @pytest.fixture
 def second_python(tmp_path):
     wrapper = tmp_path / "other-python"
-    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    # It notes each start, so a test can tell that its cells' workers really ran under it.
+    wrapper.write_text(
+        f'#!/bin/sh\necho started >> "{tmp_path}/other-python.calls"\nexec "{sys.executable}" "$@"\n'
+    )
     wrapper.chmod(0o755)
     return str(wrapper)
 
@@ -62,6 +65,10 @@ def test_a_run_under_two_interpreters_has_each_cell_under_each(two_interpreter_r
     assert saved.config["python"] == [sys.executable, second_python]
     assert list(saved.metadata["interpreters"]) == [HERE, OTHER]
     assert saved.pythons == [HERE, OTHER]
+    # One start to check it, then one per worker process of its own cells (the pair none+sync).
+    other_sync = next(c for c in saved.cells if c.python == OTHER and c.pool == "sync")
+    calls = (tmp_path / "other-python.calls").read_text().split()
+    assert len(calls) == 1 + len(other_sync.runs)
 
 
 def test_exports_carry_the_interpreter(two_interpreter_run, tmp_path):

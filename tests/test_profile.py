@@ -172,6 +172,13 @@ def test_plot_draws_the_top_sites(service, tmp_path):
     assert (tmp_path / "sites.png").stat().st_size > 1000
 
 
+def test_a_plot_that_cannot_be_written_is_one_line_and_exit_2(service, tmp_path):
+    (tmp_path / "taken").write_text("a file, not a folder")
+    done = poolbench("profile", str(service), "--plot", str(tmp_path / "taken" / "sites.png"), "--top", "2")
+    assert done.returncode == 2, done.stderr
+    assert "taken is a file: figures need a folder" in done.stderr and "Traceback" not in done.stderr
+
+
 def test_without_memray_profile_says_so(monkeypatch):
     from poolbench import profile
     from poolbench.errors import UsageError

@@ -6,6 +6,7 @@ result to rendering.
 
 from __future__ import annotations
 
+import math
 import os
 import traceback
 from pathlib import Path
@@ -45,6 +46,13 @@ def fail(message: str, *, hint: str | None = None) -> None:
     errors.print(f"[bold red]error:[/] {plain(message)}", highlight=False)
     if hint:
         errors.print(f"[dim]hint:[/] {plain(hint)}", highlight=False)
+
+
+def check_timeout(timeout: float) -> float:
+    """``--timeout``: a positive, finite number of seconds (run, doctor and profile take one)."""
+    if not math.isfinite(timeout) or timeout <= 0:
+        raise UsageError(f"--timeout must be a positive number of seconds, not {timeout:g}")
+    return timeout
 
 
 def warn(message: str) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from enum import StrEnum
 from typing import Annotated
 
@@ -12,7 +11,7 @@ from ..discovery import discover
 from ..doctor import diagnose_isolated
 from ..errors import UsageError
 from ..planning import check_pools
-from ._app import Pools, ScenarioDirs, app, console, split_list
+from ._app import Pools, ScenarioDirs, app, check_timeout, console, split_list
 
 
 class DoctorFormat(StrEnum):
@@ -50,8 +49,7 @@ def doctor(
         raise UsageError(f"--ops must be at least 1, not {ops}")
     if not 0 <= race < 1:
         raise UsageError(f"--race must be between 0 and 1, not {race:g}")
-    if not math.isfinite(timeout) or timeout <= 0:
-        raise UsageError(f"--timeout must be a positive number of seconds, not {timeout:g}")
+    check_timeout(timeout)
     found = discover(scenarios_dir or [])
     selected = found.lookup(scenarios or found.builtins())
     pools = [p for p in check_pools(split_list(pool, "--pool") if pool else ["sync"]) if p != "none"]

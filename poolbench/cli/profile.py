@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import math
 import os
 from enum import StrEnum
 from pathlib import Path
@@ -13,7 +12,7 @@ import typer
 
 from ..errors import UsageError
 from ..profile import MIN_COUNT, SHORT, Profile, Target, run_target, scaffold
-from ._app import Params, ScenarioDirs, app, console, warn
+from ._app import Params, ScenarioDirs, app, check_timeout, console, warn
 
 
 class ProfileFormat(StrEnum):
@@ -65,8 +64,7 @@ def profile(
         raise UsageError(f"--top must be at least 1, not {top}")
     if short < 1 or min_count < 1 or ops < 1:
         raise UsageError("--short, --min-count and --ops take whole numbers of at least 1")
-    if not math.isfinite(timeout) or timeout <= 0:
-        raise UsageError(f"--timeout must be a positive number of seconds, not {timeout:g}")
+    check_timeout(timeout)
     args = tuple(ctx.args)
     if module:
         spec = Target("module", target, args)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import signal
 import sys
 from pathlib import Path
@@ -17,7 +16,19 @@ from ..planning import parse_shard
 from ..render.format import where
 from ..report import report
 from ..session import RunRequest, run_session
-from ._app import Params, Pools, ScenarioDirs, Threads, app, console, plain, split_ints, split_list, warn
+from ._app import (
+    Params,
+    Pools,
+    ScenarioDirs,
+    Threads,
+    app,
+    check_timeout,
+    console,
+    plain,
+    split_ints,
+    split_list,
+    warn,
+)
 from .progress import progress_bar
 
 
@@ -101,8 +112,7 @@ def run(
             "--resume takes the matrix, mode and output file from the result file",
             hint=f"run `poolbench run --resume {resume}` (with --scenarios-dir and --python if it used them)",
         )
-    if not math.isfinite(timeout) or timeout <= 0:
-        raise UsageError(f"--timeout must be a positive number of seconds, not {timeout:g}")
+    check_timeout(timeout)
     request = RunRequest(
         scenarios=scenarios or (),
         pools=split_list(pool, "--pool") if pool else ("none", "sync"),

@@ -357,7 +357,7 @@ def save(fig: Any, stem: Path, formats: Sequence[str]) -> list[Path]:
     folder = stem.parent
     try:
         if folder.exists() and not folder.is_dir():
-            raise ResultFileError(f"{folder} is a file: figures need a folder", hint="give --out a folder")
+            raise ResultFileError(f"{folder} is a file: figures need a folder", hint="name a folder for them")
         folder.mkdir(parents=True, exist_ok=True)
         paths = []
         for fmt in formats:

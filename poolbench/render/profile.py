@@ -104,7 +104,7 @@ def plot(result: Profile, path: Path, top: int) -> None:
     suffix = path.suffix.lower().lstrip(".")
     if suffix not in ("png", "svg", "pdf"):
         raise UsageError(f"--plot writes .png, .svg or .pdf files, not {path.name!r}")
-    from .plots import DPI, _pyplot
+    from .plots import _pyplot, save
 
     plt = _pyplot()
     sites = result.sites[:top][::-1]
@@ -117,6 +117,4 @@ def plot(result: Profile, path: Path, top: int) -> None:
     right.set_xlabel("MiB allocated")
     fig.suptitle(f"allocation sites of {result.target} (green: pooling candidate)", fontsize=10)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=DPI)
-    plt.close(fig)
+    save(fig, path.with_suffix(""), [suffix])  # an unwritable folder is one clear line
