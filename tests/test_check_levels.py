@@ -230,4 +230,4 @@ def test_a_leaked_psycopg_connection_is_found_where_it_was_taken():
     finally:
         if leaked is not None:
             pool.put(leaked)
-        pool.clear()
+        pool._pool.close()  # psycopg_pool's own: its __del__ would join its workers from the collector
