@@ -38,6 +38,7 @@ from .env import ENV_KEYS
 from .errors import ResultFileError, UsageError
 from .result import Cell, Result
 from .stats import Shift, holm, log_shift
+from .verdict import Looks, looks_of, speedup
 
 ALPHA = 0.05
 """The family-wise error rate of one compare: the chance of any false alarm among all its tests."""
@@ -243,8 +244,17 @@ def _gc_rate(cell: Cell) -> tuple[list[float], float]:
     gc = cell.gc
     if gc is None or gc.ops <= 0 or cell.threads != 1:
         return [], 0.0
-    processes = max(1, len(cell.runs))
+    processes = max(1, gc.processes or len(cell.runs))
     return [1000 * sum(gc.collections) / gc.ops], 1000 * processes / gc.ops
+
+
+def _verdicts(base: Cell, cand: Cell, base_looks: Looks, cand_looks: Looks) -> str:
+    """``verdict wins -> inconclusive`` where the run's own verdicts of a pooled cell differ."""
+    if not base.ratios_by_run or not cand.ratios_by_run:
+        return ""
+    before = speedup(base.ratios_by_run, base_looks).verdict
+    after = speedup(cand.ratios_by_run, cand_looks).verdict
+    return "" if before == after else f"verdict {before} -> {after}"
 
 
 def _time_runs(cell: Cell, normalize: bool) -> list[list[float]]:
@@ -326,6 +336,7 @@ def compare_results(
         )
 
     sampled: list[tuple[int, _Sampled, bool]] = []  # (pair index, figures, higher is worse)
+    base_looks, cand_looks = looks_of(base.config.get("settings")), looks_of(cand.config.get("settings"))
     for i, (b, c) in enumerate(pairs):
         if "time" in metrics:
             normalized = normalize and bool(b.normalized and c.normalized)
@@ -341,7 +352,10 @@ def compare_results(
             )
             sampled.append((i, figures, True))
         if "speedup" in metrics and b.pool != "none":
-            sampled.append((i, sample_metric("speedup", b.ratios_by_run, c.ratios_by_run), False))
+            figures = sample_metric("speedup", b.ratios_by_run, c.ratios_by_run)
+            said = _verdicts(b, c, base_looks, cand_looks)
+            note = "; ".join(n for n in (figures.note, said) if n)
+            sampled.append((i, dataclasses.replace(figures, note=note), False))
     tested = [s.shift.p_value for _, s, _ in sampled if s.shift is not None]
     out.tests = len(tested)
     adjusted = iter(holm(tested))
@@ -352,17 +366,10 @@ def compare_results(
         changes[i].append(judge_sampled(figures, p, threshold, out.tests, higher_is_worse=higher_is_worse))
     ratios = []
     for i, (b, c) in enumerate(pairs):
+        bk, ck = b.counted, c.counted
         counted: dict[str, tuple[list[float], list[float], float]] = {
-            "allocs": (
-                [r.allocs_per_op for r in b.runs if r.allocs_per_op is not None],
-                [r.allocs_per_op for r in c.runs if r.allocs_per_op is not None],
-                0.0,
-            ),
-            "bytes": (
-                [r.bytes_per_op for r in b.runs if r.bytes_per_op is not None],
-                [r.bytes_per_op for r in c.runs if r.bytes_per_op is not None],
-                0.0,
-            ),
+            "allocs": ([k.allocs_per_op for k in bk], [k.allocs_per_op for k in ck], 0.0),
+            "bytes": ([k.bytes_per_op for k in bk], [k.bytes_per_op for k in ck], 0.0),
         }
         (gb, rb), (gcand, rc) = _gc_rate(b), _gc_rate(c)
         counted["gc"] = (gb, gcand, max(rb, rc))

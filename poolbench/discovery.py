@@ -206,7 +206,7 @@ def builtin_package() -> ModuleType:
         return module
 
 
-def _builtin_files() -> dict[str, Path]:
+def builtin_files() -> dict[str, Path]:
     package = builtin_package()
     folder = Path(next(iter(package.__path__)))
     return {p.stem: p for p in sorted(folder.glob("*.py")) if not p.name.startswith("_")}
@@ -227,7 +227,7 @@ def discover(
 ) -> Discovery:
     """Load every scenario poolbench can see; problems are collected, not raised."""
     found = Discovery()
-    builtin_files = _builtin_files()
+    builtins = builtin_files()
 
     def add(ref: ScenarioRef, cls: type[Scenario], source: str) -> None:
         if ref.name in found.scenarios:
@@ -238,7 +238,7 @@ def discover(
             return
         found.scenarios[ref.name] = (ref, cls)
 
-    for stem in builtin_files:
+    for stem in builtins:
         module_name = f"{BUILTIN_PACKAGE}.{stem}"
         classes = _guarded(functools.partial(_import_classes, module_name))
         if isinstance(classes, str):
@@ -263,7 +263,7 @@ def discover(
             if path.name.startswith("_") or resolved in seen:
                 continue
             seen.add(resolved)
-            builtin = builtin_files.get(path.stem)
+            builtin = builtins.get(path.stem)
             if builtin is not None and _same_file(builtin, path):
                 continue  # poolbench's own scenarios/ folder, seen from a checkout
             classes = _guarded(functools.partial(_file_classes, path), path)

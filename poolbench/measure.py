@@ -15,9 +15,11 @@ Passes, in this order:
    round also timing a fixed reference workload on the same threads
    (:func:`~poolbench.timing.reference_work`), so ``compare`` can divide out how fast the
    machine was during this process;
-3. latency: single steps timed one by one (a separate pass: timing each step adds a clock call);
-4. garbage collection and memory (:mod:`poolbench.gcpass`);
-5. allocations (:mod:`poolbench.counting`), in the processes the parent asks to count.
+3. latency: single steps timed one by one (a separate pass: timing each step adds a clock call),
+   in the processes the parent asks for details;
+4. garbage collection and memory (:mod:`poolbench.gcpass`), in the same processes.
+
+Allocations are counted in processes of their own (:func:`poolbench.counting.count_group`).
 """
 
 from __future__ import annotations
@@ -27,9 +29,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .counting import count_strategies
 from .gcpass import gc_pass
-from .protocol import REFERENCE, AllocFigures, GcFigures, StrategyFigures
+from .protocol import REFERENCE, GcFigures, StrategyFigures
 from .scenario import Scenario
 from .settings import Settings
 from .strategies import Strategy
@@ -43,20 +44,21 @@ def measure_group(
     settings: Settings,
     *,
     clock: Clock = time.perf_counter_ns,
-    count_allocs: bool = True,
+    detail: bool = True,
     loops: Mapping[str, int] | None = None,
     reference: Callable[[int], None] = reference_work,
 ) -> dict[str, StrategyFigures]:
     """Measure every strategy of one process: the figures of each, by strategy name.
 
-    ``loops`` pins operations per value (by strategy name, and :data:`REFERENCE`). ``clock`` and
-    ``reference`` are parameters so that tests can drive them with a fake clock.
+    ``detail`` runs the latency and GC/memory passes (the parent asks for them in the first
+    processes of a pair only: their figures pool over processes and settle in a few, while every
+    process adds to the timed values). ``loops`` pins operations per value (by strategy name, and
+    :data:`REFERENCE`). ``clock`` and ``reference`` are parameters so that tests can drive them
+    with a fake clock.
     """
     team = Team(threads, clock)
     try:
-        return _measure(
-            scenario, strategies, team, settings, clock, count_allocs, dict(loops or {}), reference
-        )
+        return _measure(scenario, strategies, team, settings, clock, detail, dict(loops or {}), reference)
     finally:
         team.close()
 
@@ -67,7 +69,7 @@ def _measure(
     team: Team,
     settings: Settings,
     clock: Clock,
-    count_allocs: bool,
+    detail: bool,
     loops: dict[str, int],
     reference_work: Callable[[int], None],
 ) -> dict[str, StrategyFigures]:
@@ -112,23 +114,19 @@ def _measure(
             if phase == "values":
                 reference.append(timed_reference(ref_loops) / (ref_loops * threads))
 
-    latency = {}
-    for s in strategies:
-        steps = min(settings.latency_steps, max(5, settings.values * loops[s.name] // batch))
-        latency[s.name] = _latency(run, bound[s.name], team, batch, steps, clock)
+    latency: dict[str, list[float]] = {s.name: [] for s in strategies}
+    gc_figures: dict[str, tuple[GcFigures | None, float | None]] = {s.name: (None, None) for s in strategies}
+    if detail:
+        for s in strategies:
+            steps = min(settings.latency_steps, max(5, settings.values * loops[s.name] // batch))
+            latency[s.name] = _latency(run, bound[s.name], team, batch, steps, clock)
+        for s in strategies:
+            for other in strategies:
+                if other is not s and other.pool is not None:
+                    other.pool.clear()
+            n = loops[s.name] * settings.gc_values
+            gc_figures[s.name] = _gc(s, functools.partial(timed, s), n, loops[s.name], threads, clock)
 
-    gc_figures: dict[str, tuple[GcFigures, float | None]] = {}
-    for s in strategies:
-        for other in strategies:
-            if other is not s and other.pool is not None:
-                other.pool.clear()
-        n = loops[s.name] * settings.gc_values
-        gc_figures[s.name] = _gc(s, functools.partial(timed, s), n, loops[s.name], threads, clock)
-
-    counts: dict[str, AllocFigures | None] = {}
-    if count_allocs:
-        for name, found in count_strategies(scenario, strategies, team, settings.count_ops).items():
-            counts[name] = AllocFigures(**found) if found is not None else None
     return {
         s.name: StrategyFigures(
             loops=loops[s.name],
@@ -139,7 +137,6 @@ def _measure(
             latency=latency[s.name],
             gc=gc_figures[s.name][0],
             hit_rate=gc_figures[s.name][1],
-            allocs=counts.get(s.name),
             pool_stats=s.pool.stats().__dict__ if s.pool is not None else None,
         )
         for s in strategies

@@ -15,7 +15,7 @@ from typing import Any
 from .discovery import ScenarioRef
 from .settings import Settings
 
-PROTOCOL_VERSION = 2
+PROTOCOL_VERSION = 3
 REFERENCE = "reference"
 """The key of the reference workload's loops in a job's ``loops``, beside the strategies' names."""
 
@@ -34,7 +34,8 @@ class MeasureJob:
     pools: tuple[str, ...]
     settings: Settings
     layout_seed: int
-    count_allocs: bool = True
+    detail: bool = True
+    """Run the latency and GC/memory passes too."""
     loops: dict[str, int] | None = None
     """Operations per value pinned by the pair's first process (``reference`` included)."""
     memory_limit: int | None = None
@@ -49,7 +50,7 @@ class MeasureJob:
             "pools": list(self.pools),
             "settings": self.settings.to_json(),
             "layout_seed": self.layout_seed,
-            "count_allocs": self.count_allocs,
+            "detail": self.detail,
             "loops": self.loops,
             "memory_limit": self.memory_limit,
         }
@@ -77,7 +78,37 @@ class DoctorJob:
         }
 
 
-Job = MeasureJob | DoctorJob
+@dataclass(frozen=True)
+class CountJob:
+    """Count the allocations of ``none`` and at most one pool of one group; nothing timed.
+
+    A counting process of its own: counts are the same in every process (by construction,
+    :mod:`poolbench.counting`), so a pair needs only a few, and nothing timed runs beside them,
+    so the parent runs them side by side after the timed processes."""
+
+    scenario: ScenarioRef
+    params: dict[str, Any]
+    threads: int
+    pools: tuple[str, ...]
+    count_ops: int
+    layout_seed: int
+    memory_limit: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "protocol": PROTOCOL_VERSION,
+            "job": "count",
+            "scenario": self.scenario.to_json(),
+            "params": self.params,
+            "threads": self.threads,
+            "pools": list(self.pools),
+            "count_ops": self.count_ops,
+            "layout_seed": self.layout_seed,
+            "memory_limit": self.memory_limit,
+        }
+
+
+Job = MeasureJob | DoctorJob | CountJob
 
 
 def job_from_json(data: dict[str, Any]) -> Job:
@@ -90,6 +121,16 @@ def job_from_json(data: dict[str, Any]) -> Job:
         return DoctorJob(
             scenario, str(data["pool"]), int(data["ops"]), float(data["race"]), data.get("memory_limit")
         )
+    if data.get("job") == "count":
+        return CountJob(
+            scenario=scenario,
+            params=dict(data["params"]),
+            threads=int(data["threads"]),
+            pools=tuple(data["pools"]),
+            count_ops=int(data["count_ops"]),
+            layout_seed=int(data["layout_seed"]),
+            memory_limit=data.get("memory_limit"),
+        )
     return MeasureJob(
         scenario=scenario,
         params=dict(data["params"]),
@@ -97,7 +138,7 @@ def job_from_json(data: dict[str, Any]) -> Job:
         pools=tuple(data["pools"]),
         settings=Settings.from_json(data["settings"]),
         layout_seed=int(data["layout_seed"]),
-        count_allocs=bool(data["count_allocs"]),
+        detail=bool(data.get("detail", True)),
         loops=data.get("loops"),
         memory_limit=data.get("memory_limit"),
     )
@@ -137,9 +178,9 @@ class StrategyFigures:
     values: list[float]
     reference: list[float]
     latency: list[float]
-    gc: GcFigures
+    gc: GcFigures | None
+    """``None`` in a process that ran no GC pass (see ``MeasureJob.detail``)."""
     hit_rate: float | None = None
-    allocs: AllocFigures | None = None
     pool_stats: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
@@ -147,7 +188,6 @@ class StrategyFigures:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> StrategyFigures:
-        allocs = data.get("allocs")
         return cls(
             loops=int(data["loops"]),
             reference_loops=int(data["reference_loops"]),
@@ -155,9 +195,8 @@ class StrategyFigures:
             values=[float(x) for x in data["values"]],
             reference=[float(x) for x in data["reference"]],
             latency=[float(x) for x in data["latency"]],
-            gc=GcFigures(**data["gc"]),
+            gc=GcFigures(**data["gc"]) if data.get("gc") else None,
             hit_rate=data.get("hit_rate"),
-            allocs=AllocFigures(**allocs) if allocs else None,
             pool_stats=data.get("pool_stats"),
         )
 
@@ -168,18 +207,21 @@ class Answer:
 
     ok: bool
     pools: dict[str, StrategyFigures] = field(default_factory=dict)
+    counts: dict[str, AllocFigures] = field(default_factory=dict)
+    """A counting process's figures, by strategy (where memray counted)."""
     diagnosis: dict[str, Any] | None = None
     error: str | None = None
     traceback: str | None = None
     skip: str | None = None
     not_counted: str | None = None
-    """Why allocations were not counted where they were asked for (memray missing, say)."""
+    """Why a counting process counted nothing (memray missing, say)."""
     interpreter: dict[str, Any] = field(default_factory=dict)
     version: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        out = {k: v for k, v in asdict(self).items() if k != "pools"}
+        out = {k: v for k, v in asdict(self).items() if k not in ("pools", "counts")}
         out["pools"] = {name: figures.to_json() for name, figures in self.pools.items()}
+        out["counts"] = {name: asdict(figures) for name, figures in self.counts.items()}
         out["protocol"] = PROTOCOL_VERSION
         return out
 
@@ -191,6 +233,7 @@ class Answer:
             return cls(
                 ok=bool(data["ok"]),
                 pools={name: StrategyFigures.from_json(f) for name, f in (data.get("pools") or {}).items()},
+                counts={name: AllocFigures(**f) for name, f in (data.get("counts") or {}).items()},
                 diagnosis=data.get("diagnosis"),
                 error=data.get("error"),
                 traceback=data.get("traceback"),

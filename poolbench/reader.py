@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ResultFileError
-from .result import SCHEMA, SCHEMA_VERSION, AllocStats, Cell, GcStats, MemoryStats, Result, Run
+from .result import SCHEMA, SCHEMA_VERSION, AllocStats, Cell, Count, GcStats, MemoryStats, Result, Run
 
 MAX_VALUE = 1e15
 """The largest time (ns: 11 days per operation), ratio or per-op figure a file may hold."""
@@ -176,6 +176,7 @@ def _cell(r: _Reader, data: Any, where: str) -> Cell:
             collections=[int(c) for c in collections],
             pause_total_ns=r.count(gc_data, "pause_total_ns", f"{where}.gc"),
             pause_max_ns=r.count(gc_data, "pause_max_ns", f"{where}.gc"),
+            processes=r.count(gc_data, "processes", f"{where}.gc", optional=True) or 0,
         )
     alloc_data = r.get(data, "allocs", dict, where, optional=True)
     allocs = None
@@ -195,6 +196,16 @@ def _cell(r: _Reader, data: Any, where: str) -> Cell:
             peak_bytes=r.count(memory_data, "peak_bytes", at),
             added_bytes=r.count(memory_data, "added_bytes", at),
             peak_reset=r.get(memory_data, "peak_reset", bool, at),
+        )
+    counts = []
+    for i, k in enumerate(r.get(data, "counts", list, where, optional=True) or []):
+        at = f"{where}.counts[{i}]"
+        counts.append(
+            Count(
+                allocs_per_op=r.number(k, "allocs_per_op", at),
+                bytes_per_op=r.number(k, "bytes_per_op", at),
+                layout_seed=r.count(k, "layout_seed", at, optional=True),
+            )
         )
     warnings = r.get(data, "warnings", list, where, optional=True) or []
     for i, w in enumerate(warnings):
@@ -236,5 +247,6 @@ def _cell(r: _Reader, data: Any, where: str) -> Cell:
         pool_stats=pool_stats,
         memory=memory,
         warnings=warnings,
+        counts=counts,
         python=r.get(data, "python", str, where, optional=True) or "",
     )

@@ -6,10 +6,14 @@ worker process as the unit of replication (:func:`~poolbench.stats.summarize_run
 
 from __future__ import annotations
 
+import math
+import statistics
 from dataclasses import dataclass
 
+from .params import format_params
 from .result import Cell, Result
-from .stats import Speedup, Summary, percentile, speedup, summarize_runs
+from .stats import Summary, percentile, summarize_runs
+from .verdict import FIXED, Looks, Speedup, looks_of, main_mode, speedup
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,9 @@ class CellReport:
     speedup: Speedup | None
     python: str = ""
     """The label of the interpreter that measured the cell (:meth:`Result.python_of`)."""
+    split: str = ""
+    """Where the processes split into modes: which strategy's time moved, by how much, and the
+    layout seed that reproduces each other mode (:func:`split_of`)."""
 
     @property
     def ops_per_sec(self) -> float | None:
@@ -47,7 +54,9 @@ class CellReport:
         return self.speedup.verdict if self.speedup else None
 
 
-def report_cell(cell: Cell, python: str = "") -> CellReport:
+def report_cell(
+    cell: Cell, python: str = "", looks: Looks = FIXED, partner: Cell | None = None
+) -> CellReport:
     runs = cell.values_by_run
     time = summarize_runs(runs) if runs else None
     latency = cell.latency_ns
@@ -59,6 +68,7 @@ def report_cell(cell: Cell, python: str = "") -> CellReport:
         g0, g1, g2 = (1000 * c / gc.ops for c in gc.collections[:3])
         gc_rate = (g0, g1, g2)
     ratios = cell.ratios_by_run
+    found = speedup(ratios, looks) if cell.pool != "none" and ratios else None
     return CellReport(
         cell=cell,
         time=time,
@@ -71,9 +81,40 @@ def report_cell(cell: Cell, python: str = "") -> CellReport:
         gc_pause_ms=gc.pause_total_ns / 1e6 if gc else None,
         gc_pause_max_ms=gc.pause_max_ns / 1e6 if gc else None,
         gc_pause_ns_per_op=gc.pause_total_ns / gc.ops if gc and gc.ops > 0 else None,
-        speedup=speedup(ratios) if cell.pool != "none" and ratios else None,
+        speedup=found,
         python=python or cell.python,
+        split=split_of(cell, partner, found) if found and partner and found.stability else "",
     )
+
+
+def split_of(cell: Cell, partner: Cell, s: Speedup) -> str:
+    """For a pooled cell whose processes split: for each mode other than the main one, the
+    strategy whose time moved most against the main mode, by how much, and one process's layout
+    seed (``run --layout-seed`` gives every process that layout, and so that mode)."""
+    if s.stability is None or not s.stability.split:
+        return ""
+    runs = [r for r in cell.runs if r.ratios]
+    by_seed = {r.layout_seed: r.values for r in partner.runs if r.partner == cell.pool and r.values}
+    main = main_mode(s.stability)
+
+    def times(members: tuple[int, ...]) -> tuple[float, float] | None:
+        pooled = [statistics.median(runs[i].values) for i in members if runs[i].values]
+        found = [by_seed.get(runs[i].layout_seed) for i in members]
+        unpooled = [statistics.median(v) for v in found if v]
+        return (statistics.median(unpooled), statistics.median(pooled)) if pooled and unpooled else None
+
+    home = times(main.members)
+    parts = []
+    for mode in s.stability.modes:
+        there = times(mode.members)
+        if mode is main or home is None or there is None:
+            continue
+        moves = {"none": there[0] / home[0], cell.pool: there[1] / home[1]}
+        name = max(moves, key=lambda k: abs(math.log(moves[k])))
+        seed = runs[mode.members[0]].layout_seed
+        reproduce = f", --layout-seed {seed}" if seed is not None else ""
+        parts.append(f"{mode.value:.2f}x: {name}'s time x{moves[name]:.2g}{reproduce}")
+    return "; ".join(parts)
 
 
 def _param_order(cell: Cell) -> tuple[tuple[str, str, float], ...]:
@@ -96,4 +137,18 @@ def report(result: Result) -> list[CellReport]:
             order[c.scenario], _param_order(c), pythons[c.python], c.threads, c.pool != "none", pools[c.pool],
         ),
     )  # fmt: skip
-    return [report_cell(c, result.python_of(c)) for c in cells]
+    looks = looks_of(result.config.get("settings"))
+    unpooled = {
+        (c.scenario, format_params(c.params), c.threads, c.python): c
+        for c in result.cells
+        if c.pool == "none"
+    }
+    return [
+        report_cell(
+            c,
+            result.python_of(c),
+            looks,
+            unpooled.get((c.scenario, format_params(c.params), c.threads, c.python)),
+        )
+        for c in cells
+    ]

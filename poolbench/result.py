@@ -27,7 +27,8 @@ class Run:
     """ns per iteration of the reference workload, timed in the same round as each value."""
     allocs_per_op: float | None = None
     bytes_per_op: float | None = None
-    """This process's allocation counts (``Cell.allocs`` holds the totals over processes)."""
+    """This process's allocation counts, in files of format 2, where timed processes counted
+    too (format 3 keeps them in ``Cell.counts``; ``Cell.allocs`` holds the totals)."""
     reference_loops: int | None = None
     layout_seed: int | None = None
     """The seed of this process's randomized heap layout (:mod:`poolbench.layout`)."""
@@ -40,13 +41,26 @@ class Run:
 
 
 @dataclass
+class Count:
+    """One counting process's allocations and bytes per operation (a process of its own: counts
+    are made alike in every process, so a pair needs a few, not one per timed process)."""
+
+    allocs_per_op: float
+    bytes_per_op: float
+    layout_seed: int | None = None
+
+
+@dataclass
 class GcStats:
     ops: int = 0
     collections: list[int] = field(default_factory=lambda: [0, 0, 0])
     pause_total_ns: int = 0
     pause_max_ns: int = 0
+    processes: int = 0
+    """How many worker processes ran a GC pass for these totals (0: not recorded, format 2)."""
 
     def add(self, other: GcStats) -> None:
+        self.processes += other.processes
         self.ops += other.ops
         self.collections = [a + b for a, b in zip(self.collections, other.collections, strict=False)]
         self.pause_total_ns += other.pause_total_ns
@@ -98,6 +112,8 @@ class Cell:
     memory: MemoryStats | None = None
     warnings: list[str] = field(default_factory=list)
     """What a reader must know about these figures (a count that could not be made, say)."""
+    counts: list[Count] = field(default_factory=list)
+    """One per counting process (format 3)."""
     python: str = ""
     """The interpreter's label (``3.11``, ``3.13t``: :func:`poolbench.env.label`) in a run under
     several (``--python`` repeated); empty in a run under one, whose metadata names it."""
@@ -142,10 +158,24 @@ class Cell:
     def ratios_by_run(self) -> list[list[float]]:
         return [run.ratios for run in self.runs if run.ratios]
 
+    @property
+    def counted(self) -> list[Count]:
+        """Allocations and bytes per op, one per process that counted: the counting processes,
+        or, in a file of format 2, the timed processes that counted."""
+        if self.counts:
+            return list(self.counts)
+        return [
+            Count(r.allocs_per_op, r.bytes_per_op, r.layout_seed)
+            for r in self.runs
+            if r.allocs_per_op is not None and r.bytes_per_op is not None
+        ]
+
 
 SCHEMA = "poolbench-result"
-SCHEMA_VERSION = 2
-"""2 added per-process layout seeds and partners, per-pool memory and cell warnings; 1 still reads."""
+SCHEMA_VERSION = 3
+"""3 added counting processes (``counts``), GC processes and adaptive budgets (``min_processes``,
+``max_processes`` in the settings); 2 added per-process layout seeds and partners, per-pool memory
+and cell warnings. 1 and 2 still read."""
 
 
 @dataclass

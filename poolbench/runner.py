@@ -1,11 +1,16 @@
 """The parent side of a run: spawn worker processes for a planned matrix, collect their cells.
 
 Each group (scenario, params, threads) is measured as *pairs*: ``none`` and one pool in a process,
-``settings.processes`` fresh processes per pair (so no pool's retained objects share a heap with
-another pool's cells). Processes run one at a time (on a 2-core machine, parallel workers would
-measure each other), in rounds over the whole matrix: round 1 runs every pair's first process,
-round 2 every pair's second, and so on. A slow minute on a shared machine then touches one process
-of many cells instead of every process of one cell, which the gate would read as a change.
+several fresh processes per pair (so no pool's retained objects share a heap with another pool's
+cells). Processes run one at a time (on a 2-core machine, parallel workers would measure each
+other), in rounds over the whole matrix: round 1 runs every pair's first process, round 2 every
+open pair's next, and so on. A slow minute on a shared machine then touches one process of many
+cells instead of every process of one cell, which the gate would read as a change.
+
+Processes go where a verdict is still open: every pair gets ``settings.min_processes``, then one
+more per round while its verdict is not settled (:func:`poolbench.verdict.settled`), up to
+``settings.max_processes``. The intervals account for those looks (:class:`~poolbench.verdict.Looks`).
+Workers are forked from a template process, renewed every round (:class:`~poolbench.spawn.Templates`).
 
 A worker that raises, dies or outlives ``timeout`` fails its pair's cells with the cause; the rest
 still run.
@@ -13,19 +18,21 @@ still run.
 
 from __future__ import annotations
 
+import os
 import random
 import statistics
 import sys
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from .params import format_params
 from .planning import Group
-from .protocol import REFERENCE, Answer, MeasureJob
-from .result import AllocStats, Cell, GcStats, MemoryStats, Run
+from .protocol import REFERENCE, Answer, CountJob, MeasureJob
+from .result import AllocStats, Cell, Count, GcStats, MemoryStats, Run
 from .settings import Settings
-from .spawn import KILLED, WorkerFailure, run_worker
-from .stats import process_modes
+from .spawn import KILLED, Templates, WorkerFailure, run_worker, run_workers
+from .verdict import looks_of, settled, speedup
 
 FREE_THREADED_GC = (
     "GC figures: the free-threaded collector runs far less often than the GIL build's, so 0.00 "
@@ -42,7 +49,8 @@ class _Pair:
     pools: tuple[str, ...]  # ("none",) or ("none", pool)
     cells: dict[str, Cell]  # the group's cells by pool (shared by the group's pairs)
     done: int = 0
-    wanted: int = 0
+    spent: float = 0.0
+    """Wall seconds its timed processes took in this session."""
     loops: dict[str, int] | None = None
     finished: bool = False
     retried: bool = False
@@ -56,6 +64,11 @@ class _Pair:
         shown = "" if len(self.pools) == 1 else f" pool={self.pooled}"
         return f"{self.group.label}{shown}"
 
+    @property
+    def counter(self) -> Cell:
+        """The cell whose counts say how many counting processes the pair has had."""
+        return self.cells[self.pooled]
+
     def job(self, settings: Settings, memory_limit: int | None, seed: int) -> MeasureJob:
         return MeasureJob(
             scenario=self.group.ref,
@@ -64,26 +77,31 @@ class _Pair:
             pools=self.pools,
             settings=settings,
             layout_seed=seed,
-            count_allocs=self.done < settings.count_processes,
+            detail=self.done < settings.detail_processes,
             loops=self.loops,
             memory_limit=memory_limit,
         )
 
-    def needs_more(self) -> bool:
-        """Whether the pooled cell's processes split into two modes (extra processes may settle it)."""
-        cell = self.cells[self.pooled]
-        if len(self.pools) == 1 or cell.status != "ok":
+    def open(self, settings: Settings) -> bool:
+        """Whether the pair gets another process: below the minimum, or unsettled within the budget."""
+        if self.finished or self.done >= settings.max_processes:
             return False
-        ratios = [r.ratios for r in cell.runs if r.ratios]
-        return len(ratios) >= 2 and process_modes(ratios).split
+        if self.done < settings.min_processes:
+            return True
+        if self.spent >= settings.max_seconds:
+            return False
+        cell = self.cells[self.pooled]
+        if len(self.pools) == 1 or cell.status != "ok" or not cell.ratios_by_run:
+            return False
+        return not settled(speedup(cell.ratios_by_run, looks_of(settings)))
 
 
-def _pairs_of(group: Group, cells: dict[str, Cell], settings: Settings) -> list[_Pair]:
+def _pairs_of(group: Group, cells: dict[str, Cell]) -> list[_Pair]:
     pooled = [p for p in group.pools if p != "none"]
     combos: list[tuple[str, ...]] = [("none", p) for p in pooled] or [("none",)]
     pairs = []
     for combo in combos:
-        pair = _Pair(group, combo, cells, wanted=settings.processes)
+        pair = _Pair(group, combo, cells)
         owner = cells[combo[-1]]
         mine = owner.runs
         pair.done = len(mine)
@@ -114,13 +132,17 @@ def measure_groups(
     on_cells: Callable[[list[Cell]], None] | None = None,
     memory_limit: int | None = None,
     existing: Sequence[Cell] = (),
+    layout_seed: int | None = None,
+    templates: bool | None = None,
 ) -> list[Cell]:
-    """Measure every group, in rounds of one process per pair.
+    """Measure every group, in rounds of one process per open pair.
 
-    ``existing`` cells (an interrupted run's) are topped up to ``settings.processes`` processes
-    per pair rather than measured again. ``on_cells`` gets the cells each time a process added to
-    them (new cells first appear there), so a caller can save as the run goes. A group with an
-    interpreter label (``Group.python``) runs under ``executables[label]``, others under ``python``.
+    ``existing`` cells (an interrupted run's) are topped up rather than measured again.
+    ``on_cells`` gets the cells each time a process added to them (new cells first appear
+    there), so a caller can save as the run goes. A group with an interpreter label
+    (``Group.python``) runs under ``executables[label]``, others under ``python``. Every process
+    shifts its heap by ``layout_seed`` when given (to reproduce a mode), by a fresh random seed
+    otherwise; ``templates`` forks workers from template processes (default: where that works).
     """
     known = {c.key: c for c in existing}
     all_cells: list[Cell] = []
@@ -135,19 +157,20 @@ def measure_groups(
                             python=group.python)  # fmt: skip
                 all_cells.append(cell)
             cells[pool] = cell
-        pairs.extend(_pairs_of(group, cells, settings))
+        pairs.extend(_pairs_of(group, cells))
     if on_cells and all_cells:
         on_cells(all_cells)
-    total = sum(max(0, p.wanted - p.done) for p in pairs if not p.finished)
-    count = [0]
+    count = 0
     rng = random.SystemRandom()
 
-    def one(pair: _Pair) -> None:
+    def one(pair: _Pair, workers: Templates, total: int) -> None:
+        nonlocal count
         if on_progress:
-            on_progress(count[0], total, f"{pair.label} (process {pair.done + 1}/{pair.wanted})")
-        seed = rng.randrange(1 << 31)
+            on_progress(count, total, f"{pair.label} (process {pair.done + 1})")
         executable = executables[pair.group.python] if executables and pair.group.python else python
-        answer = run_worker(executable, pair.job(settings, memory_limit, seed), timeout)
+        seed = rng.randrange(1 << 31) if layout_seed is None else layout_seed
+        started = time.monotonic()
+        answer = run_worker(executable, pair.job(settings, memory_limit, seed), timeout, templates=workers)
         if isinstance(answer, WorkerFailure) and answer.message.startswith(KILLED) and not pair.retried:
             # One retry for a worker killed by a signal: a rare crash inside the tracing pass
             # (seen once in ~500 processes) must not fail a cell, and so a gate; a scenario that
@@ -155,9 +178,12 @@ def measure_groups(
             pair.retried = True
             for pool in pair.pools:
                 pair.cells[pool].warnings.append(f"a worker process {answer.message[11:]}; it was run again")
-            seed = rng.randrange(1 << 31)
-            answer = run_worker(executable, pair.job(settings, memory_limit, seed), timeout)
-        count[0] += 1
+            seed = rng.randrange(1 << 31) if layout_seed is None else layout_seed
+            answer = run_worker(
+                executable, pair.job(settings, memory_limit, seed), timeout, templates=workers
+            )
+        count += 1
+        pair.spent += time.monotonic() - started
         if isinstance(answer, WorkerFailure):
             _fail(pair, answer)
         else:
@@ -170,24 +196,113 @@ def measure_groups(
         if on_cells:
             on_cells([])
 
-    def rounds(active: Callable[[_Pair], bool]) -> None:
+    counting = [
+        p
+        for p in pairs
+        for _ in range(max(0, settings.counting_processes(p.group.threads) - len(p.counter.counts)))
+    ]
+    with Templates(enabled=templates) as workers:
         while True:
-            todo = [p for p in pairs if not p.finished and p.done < p.wanted and active(p)]
+            todo = [p for p in pairs if p.open(settings)]
             if not todo:
-                return
+                break
+            workers.renew()  # each process of a pair comes from a template of its own
+            # What is left as far as is known now: this round, every pair's minimum, the counting.
+            total = count + len(todo) + sum(max(0, settings.min_processes - p.done - 1) for p in todo)
             for pair in todo:
                 if not pair.finished:
-                    one(pair)
-
-    rounds(lambda p: True)
-    unsettled = [p for p in pairs if not p.finished and settings.extra_processes and p.needs_more()]
-    for pair in unsettled:
-        pair.wanted += settings.extra_processes
-        total += settings.extra_processes
-    rounds(lambda p: p in unsettled)
+                    one(pair, workers, total + len(counting))
+    count = _count(counting, settings, python, executables, timeout, memory_limit, layout_seed,
+                   on_progress, on_cells, count, templates)  # fmt: skip
     if on_progress:
-        on_progress(count[0], max(total, count[0]), "done")
+        on_progress(count, count, "done")
     return all_cells
+
+
+def _count(
+    pairs: list[_Pair],
+    settings: Settings,
+    python: str,
+    executables: Mapping[str, str] | None,
+    timeout: float,
+    memory_limit: int | None,
+    layout_seed: int | None,
+    on_progress: ProgressCallback | None,
+    on_cells: Callable[[list[Cell]], None] | None,
+    count: int,
+    templates: bool | None,
+) -> int:
+    """The counting processes (``pairs`` holds a pair once for each it still needs), side by side:
+    they time nothing, and the timed processes are over. A pair that failed is not counted; an
+    interpreter without memray is asked once and noted. A counting process that dies is run
+    again once; a second death leaves the pair's counts out, with a warning, and its timed
+    figures stand. Returns the processes run so far."""
+    rng = random.SystemRandom()
+    jobs = []
+    for pair in pairs:
+        executable = executables[pair.group.python] if executables and pair.group.python else python
+        seed = rng.randrange(1 << 31) if layout_seed is None else layout_seed
+        job = CountJob(pair.group.ref, pair.group.params, pair.group.threads, pair.pools, settings.count_ops,
+                       seed, memory_limit)  # fmt: skip
+        jobs.append((executable, job))
+    total = count + len(jobs)
+    uncounted: set[str] = set()
+    again: list[int] = []
+
+    def keep(index: int) -> bool:
+        pair = pairs[index]
+        return not pair.finished and jobs[index][0] not in uncounted
+
+    def answered(index: int, answer: Answer | WorkerFailure) -> None:
+        nonlocal count
+        count += 1
+        pair = pairs[index]
+        if on_progress:
+            on_progress(count, total, f"counting allocations: {pair.label}")
+        if isinstance(answer, WorkerFailure):
+            if answer.message.startswith(KILLED) and index not in again:
+                again.append(index)
+                return
+            note = f"allocations not counted: the counting process failed ({answer.message})"
+            for pool in pair.pools:
+                if note not in pair.cells[pool].warnings:
+                    pair.cells[pool].warnings.append(note)
+            return
+        if answer.not_counted:
+            uncounted.add(jobs[index][0])
+        _add_counts(pair, answer, jobs[index][1].layout_seed)
+        if on_cells:
+            on_cells([])
+
+    parallel = max(1, min(MAX_COUNTING, os.cpu_count() or 1))
+    run_workers(jobs, timeout, parallel=parallel, on_answer=answered, keep=keep, templates=templates)
+    if again:
+        retried = {i: jobs[i] for i in again}
+        order = list(retried)
+        run_workers([retried[i] for i in order], timeout, parallel=parallel, templates=templates,
+                    on_answer=lambda k, a: answered(order[k], a), keep=lambda k: keep(order[k]))  # fmt: skip
+    return count
+
+
+MAX_COUNTING = 4
+"""Counting processes run side by side, at most this many (and no more than the CPUs)."""
+
+
+def _add_counts(pair: _Pair, answer: Answer, seed: int) -> None:
+    """Add one counting process's figures to the pair's cells."""
+    for pool in pair.pools:
+        cell = pair.cells[pool]
+        notes = [answer.not_counted] if answer.not_counted else []
+        found = answer.counts.get(pool)
+        if found is not None and found.ops > 0:
+            cell.counts.append(Count(found.allocations / found.ops, found.bytes / found.ops, seed))
+            if cell.allocs is None:
+                cell.allocs = AllocStats()
+            cell.allocs.add(AllocStats(found.ops, found.allocations, found.bytes, found.peak_bytes))
+            notes.extend(found.warnings)
+        for warning in notes:
+            if warning not in cell.warnings:
+                cell.warnings.append(warning)
 
 
 def _fail(pair: _Pair, failure: WorkerFailure) -> None:
@@ -216,7 +331,6 @@ def _add(pair: _Pair, answer: Answer, seed: int) -> None:
         mine = pools[pool]
         partner = next((p for p in pair.pools if p != pool), None)
         ratios = [b / v for b, v in zip(base, mine.values, strict=False) if v > 0] if pool != "none" else []
-        allocs = mine.allocs
         gc = mine.gc
         cell.runs.append(
             Run(
@@ -225,35 +339,26 @@ def _add(pair: _Pair, answer: Answer, seed: int) -> None:
                 mine.warmups,
                 ratios,
                 mine.reference,
-                allocs.allocations / allocs.ops if allocs and allocs.ops else None,
-                allocs.bytes / allocs.ops if allocs and allocs.ops else None,
                 reference_loops=mine.reference_loops,
                 layout_seed=seed,
                 partner=partner,
                 hit_rate=mine.hit_rate,
-                peak_rss_bytes=gc.peak_bytes,
-                rss_added_bytes=gc.added_bytes,
+                peak_rss_bytes=gc.peak_bytes if gc else None,
+                rss_added_bytes=gc.added_bytes if gc else None,
             )
         )
         cell.latency_ns.extend(mine.latency)
-        if cell.gc is None:
-            cell.gc = GcStats()
-        cell.gc.add(GcStats(gc.ops, gc.collections, gc.pause_total_ns, gc.pause_max_ns))
-        if allocs:
-            if cell.allocs is None:
-                cell.allocs = AllocStats()
-            cell.allocs.add(AllocStats(allocs.ops, allocs.allocations, allocs.bytes, allocs.peak_bytes))
-        notes = [*(allocs.warnings if allocs else []), *([answer.not_counted] if answer.not_counted else [])]
-        if answer.interpreter.get("gil_enabled") is False:
-            notes.append(FREE_THREADED_GC)
-        for warning in notes:
-            if warning not in cell.warnings:
-                cell.warnings.append(warning)
+        if gc is not None:
+            if cell.gc is None:
+                cell.gc = GcStats()
+            cell.gc.add(GcStats(gc.ops, gc.collections, gc.pause_total_ns, gc.pause_max_ns, processes=1))
+        if answer.interpreter.get("gil_enabled") is False and FREE_THREADED_GC not in cell.warnings:
+            cell.warnings.append(FREE_THREADED_GC)
         hit_rates = [r.hit_rate for r in cell.runs if r.hit_rate is not None]
         cell.hit_rate = statistics.fmean(hit_rates) if hit_rates else None
         peaks = [r.peak_rss_bytes for r in cell.runs if r.peak_rss_bytes is not None]
         added = [r.rss_added_bytes for r in cell.runs if r.rss_added_bytes is not None]
-        if peaks:
+        if gc is not None and peaks:
             cell.peak_rss_bytes = int(statistics.median(peaks))
             cell.memory = MemoryStats(
                 int(statistics.median(peaks)),

@@ -43,6 +43,8 @@ class RunRequest:
     shard: tuple[int, int] | None = None
     memory_limit: int | None = None
     resume: Path | None = None
+    layout_seed: int | None = None
+    """Every worker's heap-layout seed (to reproduce a mode); none: a fresh one per process."""
     command: str | None = None
     """The command line, as recorded in the result's metadata (the CLI passes ``sys.argv``)."""
 
@@ -135,6 +137,7 @@ def run_session(
             "python": list(request.pythons) or None,
             "scenario_dirs": [str(d) for d in request.scenario_dirs],
             "memory_limit": request.memory_limit,
+            "layout_seed": request.layout_seed,
         },
     )
     return _measure_and_save(result, groups, settings, request, executables, path, found,
@@ -167,6 +170,7 @@ def resume_request(result: Result, request: RunRequest) -> RunRequest:
             timeout=float(config.get("timeout", 300.0)),
             shard=(int(config["shard"][0]), int(config["shard"][1])) if config.get("shard") else None,
             memory_limit=int(config["memory_limit"]) if config.get("memory_limit") else None,
+            layout_seed=int(config["layout_seed"]) if config.get("layout_seed") is not None else None,
             command=request.command,
         )
     except (KeyError, TypeError, ValueError, IndexError) as exc:
@@ -218,7 +222,8 @@ def _measure_and_save(
             measure_groups(groups, settings, python=(request.pythons or (sys.executable,))[0],
                            executables=executables, timeout=request.timeout,
                            on_progress=on_progress, on_cells=keep,
-                           memory_limit=request.memory_limit, existing=list(result.cells))  # fmt: skip
+                           memory_limit=request.memory_limit, existing=list(result.cells),
+                           layout_seed=request.layout_seed)  # fmt: skip
         except KeyboardInterrupt:
             result.metadata["interrupted"] = True
             storage.save(result, path, overwrite=True)

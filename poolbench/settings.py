@@ -12,18 +12,30 @@ class Settings:
 
     The unit of replication is the worker process: values taken in one process share its heap
     layout, its calibration and its moment, so they are not independent samples. The budget
-    therefore buys processes first (``processes``) and values per process second.
+    therefore buys processes first and values per process second, and spends processes where a
+    verdict is still open: every (none, pool) pair gets ``min_processes``, then one more per round
+    until its verdict is settled (:func:`poolbench.verdict.settled`) or it has ``max_processes``.
     """
 
-    processes: int  # worker processes per (none, pool) pair
+    min_processes: int  # worker processes every (none, pool) pair gets
+    max_processes: int  # ... and at most, while its verdict is open
+    max_seconds: float  # ... and no more once its timed processes took this long (wall time)
     values: int  # timed values per strategy per process
     warmups: int
     min_time: float  # seconds per value
     latency_steps: int  # at most this many timed steps per thread
     gc_values: int  # values' worth of operations in the GC pass
     count_ops: int  # operations per thread counted by memray (rounded up to whole batches)
-    count_processes: int = 2  # how many of a pair's processes also count allocations
-    extra_processes: int = 0  # more processes, at most, for a pair whose processes disagree
+    count_processes: int = 2  # counting processes of a single-thread pair (processes of their own)
+    detail_processes: int = 1  # how many of a pair's processes run the latency and GC/memory passes
+
+    def counting_processes(self, threads: int) -> int:
+        """Counting processes a pair gets. A single-thread count is made once per process and two
+        processes show whether it moves between them (sqlite's connect did, by 0.6 per op); a
+        count with threads is already the median of up to three counted runs in its process,
+        and a second process moved it by at most 0.16 per op across the built-ins (the gate's
+        threshold is 0.5), so half as many, at least one."""
+        return self.count_processes if threads == 1 else max(1, self.count_processes // 2)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -35,13 +47,13 @@ class Settings:
 
 
 MODES = {
-    "quick": Settings(processes=6, values=4, warmups=1, min_time=0.01, latency_steps=100,
-                      gc_values=2, count_ops=200, count_processes=2, extra_processes=4),
-    "default": Settings(processes=10, values=6, warmups=1, min_time=0.04, latency_steps=300,
-                        gc_values=3, count_ops=500, count_processes=3, extra_processes=6),
-    "rigorous": Settings(processes=20, values=8, warmups=2, min_time=0.1, latency_steps=1000,
-                         gc_values=5, count_ops=1000, count_processes=4, extra_processes=10),
+    "quick": Settings(min_processes=4, max_processes=10, max_seconds=5.0, values=20, warmups=1, min_time=0.002,
+                      latency_steps=100, gc_values=2, count_ops=200, count_processes=2, detail_processes=1),
+    "default": Settings(min_processes=4, max_processes=16, max_seconds=15.0, values=30, warmups=2, min_time=0.005,
+                        latency_steps=300, gc_values=3, count_ops=500, count_processes=3, detail_processes=2),
+    "rigorous": Settings(min_processes=6, max_processes=30, max_seconds=60.0, values=40, warmups=3, min_time=0.01,
+                         latency_steps=1000, gc_values=5, count_ops=1000, count_processes=4, detail_processes=3),
 }  # fmt: skip
-SMOKE = Settings(processes=1, values=3, warmups=0, min_time=0.001, latency_steps=5, gc_values=1,
-                 count_ops=10, count_processes=1, extra_processes=0)  # fmt: skip
+SMOKE = Settings(min_processes=1, max_processes=1, max_seconds=0.0, values=3, warmups=0, min_time=0.001, latency_steps=5,
+                 gc_values=1, count_ops=10, count_processes=1, detail_processes=1)  # fmt: skip
 """Not a mode for measuring: the fastest settings that still run every pass (tests use it)."""

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import json
 import os
+import random
+import select
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -98,8 +102,13 @@ def _tail(path: Path, limit: int = OUTPUT_CAP) -> str:
         return ""
 
 
-def run_worker(python: str, job: Job, timeout: float) -> Answer | WorkerFailure:
+def run_worker(
+    python: str, job: Job, timeout: float, *, templates: Templates | None = None
+) -> Answer | WorkerFailure:
     """Run one worker process; its answer, or why there is none.
+
+    With ``templates``, the worker is forked from a template process of ``python`` (see
+    :class:`Templates`); without, or when the template cannot serve, it is started afresh.
 
     The worker's output goes to files, not pipes: a pipe stays open as long as any child the
     scenario started holds it, and waiting for it made ``--timeout 3`` take 61 s (or forever). The
@@ -107,17 +116,123 @@ def run_worker(python: str, job: Job, timeout: float) -> Answer | WorkerFailure:
     and reaped with a bounded wait. An answer the worker wrote is used even if a child it left
     behind is still running.
     """
+    launch = Launch(python, job, templates)
+    try:
+        code = launch.worker.wait(timeout)
+    except BaseException:
+        launch.abandon()
+        raise
+    return launch.finish(code, timeout)
+
+
+def run_workers(
+    jobs: Sequence[tuple[str, Job]],
+    timeout: float,
+    *,
+    parallel: int,
+    on_answer: Callable[[int, Answer | WorkerFailure], None],
+    keep: Callable[[int], bool] = lambda index: True,
+    templates: bool | None = None,
+) -> None:
+    """Run ``(python, job)`` workers, at most ``parallel`` at once (each slot with templates of
+    its own), calling ``on_answer(index, answer)`` as each ends; a job for which ``keep(index)``
+    is false when its turn comes is left out. For work that times nothing (counting): timed
+    workers run one at a time. Interrupted, it kills every worker it started."""
+    slots = [Templates(enabled=templates) for _ in range(max(1, parallel))]
+    running: dict[int, tuple[Launch, float, Templates]] = {}
+    todo = list(enumerate(jobs))
+    try:
+        while todo or running:
+            while todo and len(running) < len(slots):
+                index, (python, job) = todo.pop(0)
+                if not keep(index):
+                    continue
+                free = next(t for t in slots if all(t is not r[2] for r in running.values()))
+                running[index] = (Launch(python, job, free), time.monotonic() + timeout, free)
+            for index, (launch, deadline, _) in list(running.items()):
+                left = deadline - time.monotonic()
+                code = launch.worker.wait(0.0)
+                if code is None and left > 0:
+                    continue
+                del running[index]
+                on_answer(index, launch.finish(code, timeout))
+            if running:
+                time.sleep(POLL)
+    except BaseException:
+        for launch, _, _ in running.values():
+            launch.abandon()
+        raise
+    finally:
+        for slot in slots:
+            slot.renew()
+
+
+POLL = 0.01
+"""Seconds between looks at workers running side by side."""
+
+
+class Launch:
+    """One started worker: its job and answer files in a folder of its own, and the process."""
+
+    def __init__(self, python: str, job: Job, templates: Templates | None) -> None:
+        remove_stale_folders()
+        self.folder = Path(tempfile.mkdtemp(prefix=f"{_FOLDER_PREFIX}{os.getpid()}-"))
+        try:
+            self.out = self.folder / "answer.json"
+            spec_path = self.folder / "job.json"
+            spec_path.write_text(json.dumps({**job.to_json(), "out": str(self.out)}), encoding="utf-8")
+            self.err_path = self.folder / "stderr.txt"
+            template = templates.get(python) if templates is not None else None
+            pid = template.fork(spec_path, self.err_path) if template is not None else None
+            if template is not None and pid is not None:
+                self.worker: _Worker = _Forked(template, pid)
+            else:
+                self.worker = _spawn(python, job, spec_path, self.err_path)
+        except BaseException:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            raise
+
+    def abandon(self) -> None:
+        """Kill it and remove its folder (the parent is on its way out)."""
+        self.worker.kill()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def finish(self, code: int | None, timeout: float) -> Answer | WorkerFailure:
+        """Its answer, once it exited with ``code`` (``None``: it outlived ``timeout``)."""
+        try:
+            return self._answer(code, timeout)
+        finally:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+    def _answer(self, code: int | None, timeout: float) -> Answer | WorkerFailure:
+        out = self.out
+        if code is None:
+            code = self.worker.kill()
+            if not out.exists():  # an answer written before something held the worker up counts
+                return WorkerFailure(f"timed out after {timeout:g} s (--timeout)")
+        self.worker.kill_group()  # whatever the scenario left running in the worker's group
+        if out.exists():
+            try:
+                answer = Answer.from_json(json.loads(out.read_text(encoding="utf-8")))
+            except (ValueError, ProtocolError) as exc:
+                return WorkerFailure(f"the worker wrote a corrupt answer ({exc})", _tail(self.err_path, 2000))
+            if answer.ok:
+                return answer
+            if answer.skip is not None:
+                return WorkerFailure(answer.skip, skipped=True)
+            return WorkerFailure(str(answer.error), answer.traceback or "")
+        tail = "\n".join(_tail(self.err_path).strip().splitlines()[-5:])
+        return WorkerFailure(_describe_exit(code if code is not None else -signal.SIGKILL), tail)
+
+
+def _spawn(python: str, job: Job, spec_path: Path, err_path: Path) -> _Spawned:
+    """A worker started afresh: ``python -m poolbench.worker`` reading the job on stdin."""
     command, env = worker_command(python)
     if isinstance(job, MeasureJob):
         env[layout.PAD_ENV] = layout.environment_padding(job.layout_seed)
-    remove_stale_folders()
-    with tempfile.TemporaryDirectory(prefix=f"{_FOLDER_PREFIX}{os.getpid()}-") as tmp:
-        out = Path(tmp) / "answer.json"
-        spec_path = Path(tmp) / "job.json"
-        spec_path.write_text(json.dumps({**job.to_json(), "out": str(out)}), encoding="utf-8")
-        err_path = Path(tmp) / "stderr.txt"
-        with open(spec_path, "rb") as stdin, open(err_path, "wb") as stderr:
-            proc = subprocess.Popen(
+    with open(spec_path, "rb") as stdin, open(err_path, "wb") as stderr:
+        return _Spawned(
+            subprocess.Popen(
                 command,
                 stdin=stdin,
                 stdout=subprocess.DEVNULL,
@@ -125,47 +240,219 @@ def run_worker(python: str, job: Job, timeout: float) -> Answer | WorkerFailure:
                 env={**env, PARENT_ENV: str(os.getpid())},
                 start_new_session=True,  # Ctrl-C reaches the parent only; a timeout kills the group
             )
+        )
+
+
+class _Worker:
+    """A running worker, however it was started: its process group is its own (pid = pgid)."""
+
+    pid: int
+
+    def wait(self, timeout: float) -> int | None:
+        """Its exit code (negative: the signal that ended it), or ``None`` after ``timeout`` s."""
+        raise NotImplementedError
+
+    def reaped(self, timeout: float) -> int | None:
+        return self.wait(timeout)
+
+    def kill_group(self) -> None:
         try:
-            proc.wait(timeout=timeout)
+            os.killpg(self.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def kill(self) -> int | None:
+        """Kill it and its group; its exit code once reaped (a bounded wait), else ``None``."""
+        self.kill_group()
+        return self.reaped(KILL_WAIT)  # a process stuck in the kernel is not ours to wait for longer
+
+
+class _Spawned(_Worker):
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        self.proc = proc
+        self.pid = proc.pid
+
+    def wait(self, timeout: float) -> int | None:
+        try:
+            return self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            _kill(proc)
-            if not out.exists():  # an answer written before something held the worker up counts
-                return WorkerFailure(f"timed out after {timeout:g} s (--timeout)")
-        except BaseException:
-            _kill(proc)
-            raise
-        _kill_group(proc)  # whatever the scenario left running in the worker's group
-        if out.exists():
+            return None
+
+    def kill(self) -> int | None:
+        self.kill_group()
+        try:
+            self.proc.kill()
+        except ProcessLookupError:
+            pass
+        return self.reaped(KILL_WAIT)
+
+
+class _Forked(_Worker):
+    def __init__(self, template: Template, pid: int) -> None:
+        self.template = template
+        self.pid = pid
+
+    def wait(self, timeout: float) -> int | None:
+        return self.template.exit_code(timeout)
+
+    def kill(self) -> int | None:
+        code = super().kill()
+        if code is None:  # not reaped: the template would answer for it later, out of turn
+            self.template.close()
+        return code
+
+
+TEMPLATE_START = 60.0
+"""Seconds a template may take to import and fork its first worker (not part of ``--timeout``)."""
+
+
+class Template:
+    """A template process of one interpreter: ``python -m poolbench.worker --template``.
+
+    It imports what a worker needs once, then forks each worker on request (the worker side is
+    :func:`poolbench.worker.serve_template`): a started interpreter cost about 0.2 s of every
+    worker process, a fork a few milliseconds. The template runs no scenario, so each worker starts
+    as a fresh one would; it dies with this process (``PR_SET_PDEATHSIG``), and each worker with
+    the template. A template that fails in any way is closed, and its worker started afresh.
+    """
+
+    def __init__(self, python: str) -> None:
+        command, env = worker_command(python)
+        env[layout.PAD_ENV] = layout.environment_padding(random.SystemRandom().randrange(1 << 31))
+        self.proc: subprocess.Popen[bytes] | None = subprocess.Popen(
+            [*command, "--template"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env={**env, PARENT_ENV: str(os.getpid())},
+            start_new_session=True,
+        )
+        self._buffer = b""
+        self._started = False
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None
+
+    def fork(self, job: Path, stderr: Path) -> int | None:
+        """Fork a worker for the job file ``job``; its pid, or ``None`` if the template cannot."""
+        proc = self.proc
+        if proc is None or proc.stdin is None:
+            return None
+        request = {"job": str(job), "stderr": str(stderr), "env": {}}
+        try:
+            proc.stdin.write(json.dumps(request).encode() + b"\n")
+            proc.stdin.flush()
+        except OSError:
+            self.close()
+            return None
+        reply = self._line(TEMPLATE_START if not self._started else KILL_WAIT)
+        self._started = True
+        word, _, pid = (reply or "").partition(" ")
+        if word != "pid" or not pid.isdigit():
+            self.close()
+            return None
+        return int(pid)
+
+    def exit_code(self, timeout: float) -> int | None:
+        """The exit code the template reports for its worker, or ``None`` after ``timeout`` s; a
+        template that dies or says something else is closed (its worker died with it)."""
+        reply = self._line(timeout, close=False)
+        if reply is None:
+            if self.proc is None or self.proc.poll() is not None:
+                self.close()
+                return -signal.SIGKILL
+            return None
+        word, _, code = reply.partition(" ")
+        try:
+            if word != "exit":
+                raise ValueError(reply)
+            return int(code)
+        except ValueError:
+            self.close()
+            return -signal.SIGKILL
+
+    def _line(self, timeout: float, *, close: bool = True) -> str | None:
+        """The next line the template writes, within ``timeout`` s; ``None`` (the template closed
+        when ``close``) if none comes."""
+        proc = self.proc
+        if proc is None or proc.stdout is None:
+            return None
+        fd = proc.stdout.fileno()
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self._buffer:
+            ready = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))[0]
+            if not ready:
+                if close:
+                    self.close()
+                return None
+            chunk = os.read(fd, 4096)
+            if not chunk:  # the template ended
+                self.close()
+                return None
+            self._buffer += chunk
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        return line.decode("ascii", "replace").strip()
+
+    def close(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        for stream in (proc.stdin, proc.stdout):
             try:
-                answer = Answer.from_json(json.loads(out.read_text(encoding="utf-8")))
-            except (ValueError, ProtocolError) as exc:
-                return WorkerFailure(f"the worker wrote a corrupt answer ({exc})", _tail(err_path, 2000))
-            if answer.ok:
-                return answer
-            if answer.skip is not None:
-                return WorkerFailure(answer.skip, skipped=True)
-            return WorkerFailure(str(answer.error), answer.traceback or "")
-        tail = "\n".join(_tail(err_path).strip().splitlines()[-5:])
-        return WorkerFailure(_describe_exit(proc.returncode), tail)
+                if stream is not None:
+                    stream.close()
+            except OSError:
+                pass
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            proc.wait(timeout=KILL_WAIT)
+        except subprocess.TimeoutExpired:
+            pass
 
 
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
+class Templates:
+    """The template of each interpreter a run uses, started on first use; :meth:`renew` replaces
+    them. A run renews them every round, so each worker process of a cell comes from a template
+    of its own: workers forked from one template share its string-hash seed and its stack
+    placement, which a started interpreter draws afresh."""
+
+    def __init__(self, *, enabled: bool | None = None) -> None:
+        if enabled is None:
+            enabled = forking_works()
+        self.enabled = enabled
+        self._by_python: dict[str, Template] = {}
+
+    def get(self, python: str) -> Template | None:
+        if not self.enabled:
+            return None
+        template = self._by_python.get(python)
+        if template is None or not template.alive:
+            template = self._by_python[python] = Template(python)
+        return template
+
+    def renew(self) -> None:
+        for template in self._by_python.values():
+            template.close()
+        self._by_python.clear()
+
+    def __enter__(self) -> Templates:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.renew()
 
 
-def _kill(proc: subprocess.Popen[bytes]) -> None:
-    _kill_group(proc)
-    try:
-        proc.kill()
-    except ProcessLookupError:
-        pass
-    try:
-        proc.wait(timeout=KILL_WAIT)
-    except subprocess.TimeoutExpired:
-        pass  # a process stuck in the kernel: not ours to wait for any longer
+TEMPLATE_ENV = "POOLBENCH_TEMPLATE"
+
+
+def forking_works() -> bool:
+    """Whether workers may be forked from a template: Linux (fork is safe with no threads in the
+    template), unless ``POOLBENCH_TEMPLATE=0``."""
+    return sys.platform == "linux" and hasattr(os, "fork") and os.environ.get(TEMPLATE_ENV, "1") != "0"
 
 
 def check_python(python: str) -> dict[str, Any]:

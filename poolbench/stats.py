@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+import itertools
 import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 CONFIDENCE = 0.95
-MIN_EFFECT = 0.05
-"""A speedup must also clear ±5% to be called a win or a loss. Same-process pooled/unpooled
-ratios varied by up to ±4% between identical processes on a shared 2-core machine: a smaller
-difference, however significant within one run, does not survive the next one."""
 
 
 @dataclass(frozen=True)
@@ -65,20 +63,19 @@ def summarize(values: Sequence[float]) -> Summary:
 MODE_GAP = 1.25
 """Two groups of a cell's processes whose medians lie more than 25% apart, with no overlap between
 their values, are two modes (two heap layouts, say), not noise."""
-MIN_MODE_SHARE = 0.25
-"""A second mode held by at least a quarter of the processes makes the cell ``unstable``; a single
-stray process out of six or more is reported as a minority mode, and the median stands."""
 
 
 @dataclass(frozen=True)
 class Mode:
     value: float  # median of the per-process medians in this mode
     share: float  # fraction of the processes
+    members: tuple[int, ...] = ()
+    """The indexes (into the runs given to :func:`process_modes`) of this mode's processes."""
 
 
 @dataclass(frozen=True)
 class Stability:
-    """Whether a cell's worker processes agree: one mode, or two with their shares."""
+    """Whether a cell's worker processes agree: one mode, or several with their shares."""
 
     modes: tuple[Mode, ...]
 
@@ -86,35 +83,76 @@ class Stability:
     def split(self) -> bool:
         return len(self.modes) > 1
 
-    @property
-    def unstable(self) -> bool:
-        return self.split and min(m.share for m in self.modes) >= MIN_MODE_SHARE
-
 
 def process_modes(runs: Sequence[Sequence[float]], gap: float = MODE_GAP) -> Stability:
-    """Split the processes at the widest gap between their medians (log scale); two modes when
-    the gap exceeds ``gap``x and no value of the lower side reaches the lowest of the upper side
-    (the processes disagree beyond their own spread)."""
-    runs = [r for r in runs if r]
-    if not runs:
+    """Group the processes by their medians: a new mode starts at every gap of more than ``gap``x
+    between neighbouring medians (log scale) across which the middle halves of the processes'
+    values do not meet (no upper quartile of the lower side reaches the lowest lower quartile of
+    the upper side: the processes disagree beyond their own spread). Empty runs are left out of
+    every mode; modes come in increasing order."""
+    indexed = sorted(((statistics.median(r), i, r) for i, r in enumerate(runs) if r), key=lambda x: x[0])
+    if not indexed:
         raise ValueError("modes of no values")
-    ordered = sorted(runs, key=statistics.median)
-    medians = [statistics.median(r) for r in ordered]
-    whole = Stability((Mode(statistics.median(medians), 1.0),))
-    if len(ordered) < 2 or medians[0] <= 0:
-        return whole
-    logs = [math.log(m) for m in medians]
-    widest, cut = max((logs[i + 1] - logs[i], i + 1) for i in range(len(logs) - 1))
-    low, high = ordered[:cut], ordered[cut:]
-    if widest <= math.log(gap) or max(max(r) for r in low) >= min(min(r) for r in high):
-        return whole
-    n = len(ordered)
+    n = len(indexed)
+    # A process's spread is its middle half: one stray round (a value that met a slow moment, or
+    # the other layout's copy once) must not join two modes that every other value keeps apart.
+    below_max = list(itertools.accumulate((percentile(r, 75) for _, _, r in indexed), max))
+    above_min = list(itertools.accumulate((percentile(r, 25) for _, _, r in reversed(indexed)), min))[::-1]
+    groups: list[list[tuple[float, int]]] = [[indexed[0][:2]]]
+    for k in range(1, n):
+        low, high = indexed[k - 1][0], indexed[k][0]
+        if low > 0 and high / low > gap and below_max[k - 1] < above_min[k]:
+            groups.append([])
+        groups[-1].append(indexed[k][:2])
     return Stability(
-        (
-            Mode(statistics.median(medians[:cut]), cut / n),
-            Mode(statistics.median(medians[cut:]), (n - cut) / n),
+        tuple(
+            Mode(statistics.median(m for m, _ in g), len(g) / n, tuple(sorted(i for _, i in g)))
+            for g in groups
         )
     )
+
+
+def t_interval(logs: Sequence[float], alpha: float) -> tuple[float, float, float]:
+    """(mean, low, high) of a sample of logarithms: Student's t interval at level ``1 - alpha``,
+    two-sided (scipy's t distribution). At least two values."""
+    from scipy.special import stdtrit
+
+    n = len(logs)
+    if n < 2:
+        raise ValueError("a t interval needs at least two values")
+    mean = statistics.fmean(logs)
+    half = float(stdtrit(n - 1, 1 - alpha / 2)) * statistics.stdev(logs) / math.sqrt(n)
+    return mean, mean - half, mean + half
+
+
+@functools.lru_cache(maxsize=64)
+def repeated_alpha(first: int, last: int, alpha: float = 1 - CONFIDENCE) -> float:
+    """The level each look's t interval must have for the intervals at *every* look from ``first``
+    to ``last`` processes to hold the true value together with probability ``1 - alpha``.
+
+    Repeated confidence intervals (Jennison and Turnbull, 1989) with one nominal level for every
+    look (Pocock's shape): a pair of processes gets more processes until its verdict settles, and
+    an interval at the usual 95% at each of several looks would miss the truth at *some* look
+    more often than 5%, which is what stopping when a verdict appears would pick up. The level is
+    found from 20,000 simulated normal sequences (numpy, fixed seed, so the same file
+    always gives the same interval). One look (``first == last``) needs no correction: ``alpha``.
+    Measured: 0.0122 for looks at 3 to 10 processes, 0.0113 for 5 to 16.
+    """
+    import numpy as np
+    from scipy.special import stdtr
+
+    if last <= first:
+        return alpha
+    looks = np.arange(max(first, 2), last + 1)
+    x = np.random.default_rng(20261203).standard_normal((20_000, last))
+    total, squares = np.cumsum(x, axis=1), np.cumsum(x * x, axis=1)
+    n = looks[:, None]
+    mean = total[:, looks - 1].T / n
+    var = (squares[:, looks - 1].T - n * mean**2) / (n - 1)
+    smallest_p = (2 * stdtr(n - 1, -np.abs(mean) / np.sqrt(var / n))).min(axis=0)
+    # A look's interval misses the truth when its p-value is below the level: the level at which
+    # a share ``alpha`` of the sequences miss at some look is that quantile of their smallest p.
+    return float(np.quantile(smallest_p, alpha))
 
 
 def hierarchical_median_ci(
@@ -167,39 +205,6 @@ def summarize_runs(runs: Sequence[Sequence[float]]) -> Summary:
         ci_low=lo,
         ci_high=hi,
     )
-
-
-@dataclass(frozen=True)
-class Speedup:
-    """``none / pool`` time: above 1 the pool is faster."""
-
-    ratio: float
-    ci_low: float
-    ci_high: float
-    verdict: str  # "wins" | "loses" | "same" | "unstable"
-    stability: Stability | None = None
-
-
-def speedup(ratios: Sequence[Sequence[float]], min_effect: float = MIN_EFFECT) -> Speedup:
-    """Paired same-round ratios, one list per worker process: the median of per-process medians,
-    its two-level bootstrap 95% CI (:func:`hierarchical_median_ci`) and a verdict.
-
-    ``unstable`` when the processes split into two modes (:func:`process_modes`), each held by at
-    least :data:`MIN_MODE_SHARE` of them: no single figure is true of that cell. Otherwise
-    ``wins`` when the whole interval lies above 1 and the median clears ``1 + min_effect``;
-    ``loses`` when it lies below 1 and the median is under ``1 / (1 + min_effect)``; else ``same``.
-    """
-    s = summarize_runs(ratios)
-    stability = process_modes(ratios)
-    if stability.unstable:
-        verdict = "unstable"
-    elif s.ci_low > 1 and s.median >= 1 + min_effect:
-        verdict = "wins"
-    elif s.ci_high < 1 and s.median <= 1 / (1 + min_effect):
-        verdict = "loses"
-    else:
-        verdict = "same"
-    return Speedup(s.median, s.ci_low, s.ci_high, verdict, stability)
 
 
 @dataclass(frozen=True)

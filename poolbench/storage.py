@@ -42,6 +42,7 @@ def to_json(result: Result) -> dict[str, Any]:
             "pool_stats": c.pool_stats,
             "memory": c.memory.__dict__ if c.memory else None,
             "warnings": c.warnings,
+            "counts": [k.__dict__ for k in c.counts],
             **({"python": c.python} if c.python else {}),
         }
 

@@ -9,18 +9,19 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import sys
 import traceback
-from typing import Any
+from typing import Any, NoReturn
 
 from . import __version__, env, layout
-from .counting import memray_available, unavailable
+from .counting import count_group, memray_available, unavailable
 from .discovery import load_ref
 from .measure import measure_group
-from .protocol import Answer, DoctorJob, MeasureJob, job_from_json
+from .protocol import AllocFigures, Answer, CountJob, DoctorJob, MeasureJob, job_from_json
 from .scenario import SkipScenario
 from .strategies import build_strategies
-from .worker_process import die_with_parent
+from .worker_process import PARENT_ENV, die_with_parent
 
 
 def measure(job: MeasureJob) -> Answer:
@@ -31,20 +32,32 @@ def measure(job: MeasureJob) -> Answer:
     try:
         strategies = build_strategies(scenario, list(job.pools), job.threads)
         keep.append(layout.shift(job.layout_seed, 1))
-        counting = job.count_allocs and memray_available()
         pools = measure_group(
-            scenario, strategies, job.threads, job.settings, count_allocs=counting, loops=job.loops
+            scenario, strategies, job.threads, job.settings, detail=job.detail, loops=job.loops
         )
     finally:
         scenario.teardown()
     del keep
-    return Answer(
-        ok=True,
-        pools=pools,
-        not_counted=unavailable() if job.count_allocs and not counting else None,
-        interpreter=env.interpreter(),
-        version=__version__,
-    )
+    return Answer(ok=True, pools=pools, interpreter=env.interpreter(), version=__version__)
+
+
+def count(job: CountJob) -> Answer:
+    """A counting process: allocations per op of each strategy, nothing timed."""
+    if not memray_available():
+        return Answer(ok=True, not_counted=unavailable(), interpreter=env.interpreter(), version=__version__)
+    keep = layout.shift(job.layout_seed, 0)
+    cls = load_ref(job.scenario)
+    scenario = cls(job.params)
+    scenario.setup()
+    try:
+        strategies = build_strategies(scenario, list(job.pools), job.threads)
+        keep.append(layout.shift(job.layout_seed, 1))
+        found = count_group(scenario, strategies, job.threads, job.count_ops)
+    finally:
+        scenario.teardown()
+    del keep
+    counts = {name: AllocFigures(**figures) for name, figures in found.items()}
+    return Answer(ok=True, counts=counts, interpreter=env.interpreter(), version=__version__)
 
 
 def doctor(job: DoctorJob) -> Answer:
@@ -64,13 +77,17 @@ def limit_memory(limit: int | None) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
-def main() -> int:
-    die_with_parent()
-    data: dict[str, Any] = json.loads(sys.stdin.read())
+def run_job(data: dict[str, Any]) -> int:
+    """Run the job ``data`` describes and write its answer to the file it names; the exit code."""
     try:
         job = job_from_json(data)
         limit_memory(job.memory_limit)
-        answer = doctor(job) if isinstance(job, DoctorJob) else measure(job)
+        if isinstance(job, DoctorJob):
+            answer = doctor(job)
+        elif isinstance(job, CountJob):
+            answer = count(job)
+        else:
+            answer = measure(job)
     except SkipScenario as exc:
         answer = Answer(ok=False, skip=str(exc))
     except BaseException as exc:  # noqa: BLE001 - every failure is reported to the parent
@@ -82,10 +99,81 @@ def main() -> int:
     return 0 if answer.ok or answer.skip is not None else 3
 
 
-if __name__ == "__main__":
-    code = main()
+def main() -> int:
+    die_with_parent()
+    return run_job(json.loads(sys.stdin.read()))
+
+
+def _leave(code: int) -> NoReturn:
     # Leave at once: a non-daemon thread or a child the scenario left behind must not keep a worker
     # whose answer is written from exiting (the parent would count it as timed out).
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
+
+
+def serve_template() -> int:
+    """``python -m poolbench.worker --template``: fork one worker per request (:mod:`poolbench.template`).
+
+    This process imports what workers import, then forks each worker from that state instead of
+    starting an interpreter: starting one cost about 0.2 s, a fork costs milliseconds. It never
+    runs a scenario itself, so every worker starts from the same clean state, as a fresh one
+    would. A request is one line of JSON on stdin (the job file, the stderr file, environment to
+    set); the answer is two lines on stdout: ``pid N`` when the worker starts and ``exit N`` when it
+    ends (negative: the signal that ended it). One worker at a time.
+    """
+    die_with_parent()
+    _preload()
+    requests, replies = sys.stdin.buffer, sys.stdout
+    me = str(os.getpid())
+    for line in requests:
+        request = json.loads(line)
+        pid = os.fork()
+        if pid == 0:
+            _leave(_forked(request, me))
+        replies.write(f"pid {pid}\n")
+        replies.flush()
+        _, status = os.waitpid(pid, 0)
+        replies.write(f"exit {os.waitstatus_to_exitcode(status)}\n")
+        replies.flush()
+    return 0
+
+
+def _preload() -> None:
+    """Import the built-in scenarios (and so what they import: sqlite3, json, queue) before any fork."""
+    import importlib
+
+    from .discovery import BUILTIN_PACKAGE, builtin_files
+
+    try:
+        for stem in builtin_files():
+            importlib.import_module(f"{BUILTIN_PACKAGE}.{stem}")
+    except Exception:  # noqa: BLE001 - a worker imports it again and reports what fails
+        pass
+
+
+def _forked(request: dict[str, Any], template: str) -> int:
+    """The forked worker: what a fresh ``python -m poolbench.worker`` would be, then its job."""
+    try:
+        os.setsid()  # its own process group, as a spawned worker has: a timeout kills the group
+        null = os.open(os.devnull, os.O_RDWR)
+        err = os.open(request["stderr"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.dup2(null, 0)  # the template's request and reply pipes are not the worker's
+        os.dup2(null, 1)
+        os.dup2(err, 2)
+        os.close(null)
+        os.close(err)
+        os.environ.update(request["env"])
+        os.environ[PARENT_ENV] = template  # its parent is the template, which dies with the run
+        random.seed()  # a spawned worker's would be seeded from the OS, not copied from the template's
+        die_with_parent()
+        with open(request["job"], encoding="utf-8") as f:
+            data = json.load(f)
+        return run_job(data)
+    except BaseException:  # noqa: BLE001 - a worker never returns into the template's loop
+        traceback.print_exc()
+        return 3
+
+
+if __name__ == "__main__":
+    _leave(serve_template() if sys.argv[1:] == ["--template"] else main())

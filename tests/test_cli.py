@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from poolbench.cli import app
 from poolbench.render.export import CSV_COLUMNS
+from poolbench.verdict import VERDICTS
 
 from .conftest import DATA
 
@@ -100,7 +101,7 @@ def test_show_csv_has_the_documented_columns_and_one_row_per_cell():
     assert len(rows) == len(json.loads(open(RESULT).read())["cells"])
     none_rows = [r for r in rows if r["pool"] == "none"]
     assert all(r["speedup"] == "" and r["verdict"] == "" for r in none_rows)
-    assert {r["verdict"] for r in rows if r["pool"] != "none"} <= {"wins", "loses", "same"}
+    assert {r["verdict"] for r in rows if r["pool"] != "none"} <= set(VERDICTS)
     assert all("=" in r["params"] for r in rows)
 
 
@@ -117,12 +118,7 @@ def test_show_json_summarizes_each_cell():
     data = json.loads(result.stdout)
     assert len(data["cells"]) == 16
     assert all(c["ns_per_op"] > 0 for c in data["cells"])
-    assert {c["verdict"] for c in data["cells"] if c["pool"] == "sync"} <= {
-        "wins",
-        "loses",
-        "same",
-        "unstable",
-    }
+    assert {c["verdict"] for c in data["cells"] if c["pool"] == "sync"} <= set(VERDICTS)
 
 
 def test_show_a_corrupt_file_exits_2(tmp_path):

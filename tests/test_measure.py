@@ -66,7 +66,15 @@ class HalfKept(Scenario):
 
 
 SETTINGS = Settings(
-    processes=1, values=4, warmups=1, min_time=0.001, latency_steps=3, gc_values=1, count_ops=10
+    min_processes=1,
+    max_processes=1,
+    max_seconds=0,
+    values=4,
+    warmups=1,
+    min_time=0.001,
+    latency_steps=3,
+    gc_values=1,
+    count_ops=10,
 )
 
 
@@ -82,7 +90,6 @@ def measure(threads=1, pools=("none", "sync")):
         threads,
         SETTINGS,
         clock=clock,
-        count_allocs=False,
         reference=lambda n: clock.advance(n * 50),
     )
     return results, scenario
@@ -96,7 +103,8 @@ def test_calibration_doubles_until_one_value_lasts_min_time():
         return n * 100
 
     assert calibrate(time_ops, 1, 1_000_000) == 16384
-    assert spent[:3] == [1, 2, 4]
+    assert spent[:4] == [1, 1, 2, 4]  # a discarded first call, then doubling
+    assert spent[-2:] == [16384, 16384]  # the count found, checked once more
 
 
 def test_calibration_keeps_whole_batches():
@@ -113,10 +121,11 @@ def test_values_are_nanoseconds_per_operation_and_ratios_come_from_them():
 def test_the_strategy_that_goes_first_rotates_from_round_to_round():
     results, scenario = measure()
     sync_loops = results["sync"].loops
-    # Calibration ends with sync's first call at its final loop count; then come one warmup round
-    # and four value rounds of two timed calls each. The strategy timed first alternates (none,
-    # sync, none, ...), so neither always runs right after the other has warmed the caches.
-    start = scenario.calls.index((sync_loops, False)) + 1
+    # Calibration ends with sync's two calls at its final loop count (found, then checked); then
+    # come one warmup round and four value rounds of two timed calls each. The strategy timed first
+    # alternates (none, sync, none, ...), so neither always runs right after the other has warmed
+    # the caches.
+    start = scenario.calls.index((sync_loops, False)) + 2
     rounds = [unpooled for _, unpooled in scenario.calls[start : start + 10]]
     assert rounds == [True, False, False, True, True, False, False, True, True, False]
 
@@ -140,7 +149,7 @@ def test_pooled_cells_report_the_hit_rate_of_their_gc_pass_and_pool_stats():
     scenario = HalfKept()
     scenario.setup()
     strategies = build_strategies(scenario, ["none", "sync"], 1)
-    results = measure_group(scenario, strategies, 1, SETTINGS, count_allocs=False)  # the real clock
+    results = measure_group(scenario, strategies, 1, SETTINGS)  # the real clock
     assert results["none"].hit_rate is None
     # The pool keeps every other object it is given back, so about half the gets miss.
     assert 0.4 <= results["sync"].hit_rate <= 0.6
@@ -165,9 +174,17 @@ def test_each_thread_of_a_team_uses_its_own_shard_of_a_sharded_pool():
     pool = strategies[1].pool
     assert isinstance(pool, SyncPool) and pool.sharded
     settings = Settings(
-        processes=1, values=2, warmups=0, min_time=0.0001, latency_steps=5, gc_values=1, count_ops=10
+        min_processes=1,
+        max_processes=1,
+        max_seconds=0,
+        values=2,
+        warmups=0,
+        min_time=0.0001,
+        latency_steps=5,
+        gc_values=1,
+        count_ops=10,
     )
-    measure_group(scenario, strategies, 2, settings, count_allocs=False)
+    measure_group(scenario, strategies, 2, settings)
     # This thread's shard (it read get/put above), and one for each of the team's two threads.
     assert len(pool._core.shards) == 3
 
@@ -277,7 +294,7 @@ def test_a_job_and_an_answer_survive_the_trip_through_json():
     from poolbench.protocol import Answer, MeasureJob, job_from_json
 
     job = MeasureJob(ScenarioRef("tiny", "folder", "/x/tiny.py", "Tiny"), {"batch": 1}, 2, ("none", "sync"),
-                     SETTINGS, layout_seed=7, count_allocs=False, loops={"none": 8, "sync": 8, "reference": 4})  # fmt: skip
+                     SETTINGS, layout_seed=7, loops={"none": 8, "sync": 8, "reference": 4})  # fmt: skip
     assert job_from_json(json.loads(json.dumps(job.to_json()))) == job
     results, _ = measure()
     answer = Answer(ok=True, pools=results, version="x")

@@ -59,12 +59,15 @@ def test_an_unwritable_output_is_one_clear_error_before_anything_runs(scenarios_
 
 
 def _workers_alive():
+    """Worker processes (started or forked from a template) and templates still running, after a
+    moment for those a dying parent's kill is still reaching."""
     found = []
     for p in psutil.process_iter(["cmdline"]):
         cmd = p.info.get("cmdline") or []
         if "poolbench.worker" in cmd:
             found.append(p)
-    return found
+    _, alive = psutil.wait_procs(found, timeout=5)
+    return [p for p in alive if p.status() != psutil.STATUS_ZOMBIE]
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
@@ -112,7 +115,7 @@ def test_interrupting_a_run_keeps_finished_cells_and_resume_completes_it(scenari
     assert any(before.values())
     for c in final.cells:  # processes finished before the interruption are kept, not measured again
         assert c.values[: len(before.get(c.key, []))] == before.get(c.key, [])
-        assert len(c.runs) >= 6  # quick: six processes per (none, pool) pair, more if they split
+        assert len(c.runs) >= 3  # quick: three processes per (none, pool) pair, more while unsettled
 
 
 def test_resume_of_a_complete_file_is_refused(scenarios_ok, tmp_path):

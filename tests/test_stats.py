@@ -11,9 +11,10 @@ from poolbench.stats import (
     median_ci,
     percentile,
     process_modes,
-    speedup,
+    repeated_alpha,
     summarize,
     summarize_runs,
+    t_interval,
 )
 
 
@@ -43,42 +44,16 @@ def test_percentile_interpolates():
     assert percentile([5], 99) == 5
 
 
-def test_speedup_wins_when_interval_is_above_one_and_large_enough():
-    assert speedup(processes([1.5, 1.52, 1.49, 1.51, 1.5, 1.48, 1.53, 1.5, 1.5, 1.49])).verdict == "wins"
-
-
-def test_speedup_loses_when_interval_is_below_one():
-    assert speedup(processes([0.7, 0.71, 0.69, 0.7, 0.72, 0.7, 0.68, 0.7, 0.7, 0.71])).verdict == "loses"
-
-
-def test_small_significant_difference_is_still_same():
-    s = speedup(processes([1.02, 1.021, 1.019, 1.02, 1.02, 1.022, 1.018, 1.02, 1.02, 1.021]))
-    assert s.ci_low > 1
-    assert s.verdict == "same"
-
-
-def test_noisy_ratios_are_same():
-    assert speedup(processes([0.8, 1.4, 0.9, 1.3, 1.0, 1.2, 0.85, 1.25, 1.1, 0.95])).verdict == "same"
-
-
 def test_summary_of_nothing_is_an_error():
     with pytest.raises(ValueError):
         summarize([])
 
 
-def test_processes_in_two_layouts_make_an_unstable_verdict_with_both_modes():
-    runs = [[1.46, 1.47, 1.45]] * 4 + [[11.2, 11.0, 11.4]] * 2
-    s = speedup(runs)
-    assert s.verdict == "unstable"
-    assert [round(m.value, 2) for m in s.stability.modes] == [1.46, 11.2]
-    assert [round(m.share, 2) for m in s.stability.modes] == [0.67, 0.33]
-
-
-def test_one_stray_process_is_a_minority_mode_and_the_median_stands():
-    runs = [[1.46, 1.47, 1.45]] * 7 + [[11.2, 11.0, 11.4]]
-    s = speedup(runs)
-    assert s.verdict == "wins" and s.stability.split
-    assert 1.4 < s.ratio < 1.5
+def test_processes_split_into_as_many_modes_as_there_are_gaps_between_them():
+    runs = [[1.46, 1.47]] * 4 + [[11.2, 11.0]] * 2 + [[0.13, 0.14]]
+    modes = process_modes(runs).modes
+    assert [round(m.value, 2) for m in modes] == [0.14, 1.46, 11.1]
+    assert [m.members for m in modes] == [(6,), (0, 1, 2, 3), (4, 5)]
 
 
 def test_processes_that_overlap_are_one_mode_however_far_their_medians():
@@ -112,3 +87,19 @@ def test_a_consistent_thirty_percent_shift_between_six_processes_is_significant(
 
 def test_identical_figures_are_no_shift():
     assert log_shift([1.0, 1.0], [1.0, 1.0]).p_value == 1.0
+
+
+def test_a_t_interval_of_logs_holds_the_mean_and_widens_with_a_stricter_level():
+    mean, low, high = t_interval([0.0, 0.1, 0.2], 0.05)
+    assert mean == pytest.approx(0.1)
+    assert low < mean < high
+    assert high - low == pytest.approx(2 * 4.3027 * 0.1 / 3**0.5, rel=1e-3)
+    _, low2, high2 = t_interval([0.0, 0.1, 0.2], 0.01)
+    assert high2 - high > 0 and low2 < low
+
+
+def test_repeated_looks_need_a_stricter_level_than_one_look():
+    assert repeated_alpha(3, 3) == pytest.approx(0.05)
+    assert 0.05 / 8 < repeated_alpha(3, 10) < 0.02  # between Bonferroni over 8 looks and one look
+    assert repeated_alpha(3, 10) < repeated_alpha(3, 5)
+    assert repeated_alpha(3, 10) == repeated_alpha(3, 10)  # a fixed seed: the same file, the same interval

@@ -82,3 +82,24 @@ class GateRecord(_Injected):
         rec["score"] = 0.5
         rec["tags"][:] = (1, 2, 3)
         rec["a"] = rec["b"] = None
+
+
+class GateSame(Scenario):
+    """The same work whether pooled or not: a speedup of exactly 1, for judging verdicts.
+
+    ``run`` ignores the pool it is given, so ``none`` and every pool time identical code; a run
+    may call this cell "no difference" or "inconclusive", and "wins" or "loses" only by chance
+    (at most 5% of runs, if the intervals are right)."""
+
+    name = "gate-same"
+
+    def new(self) -> dict[str, Any]:
+        return {}
+
+    def use(self, obj: Any) -> None:
+        pass
+
+    def run(self, n: int, get: Any, put: Any) -> None:
+        for i in range(n):
+            rec = {"id": i, "user": "ada", "tags": [1, 2, 3]}
+            rec["score"] = len(rec["tags"]) * 0.5

@@ -103,11 +103,22 @@ def run(
             "--shard", help="K/N: run only slice K of N of the matrix (combine with `poolbench merge`)."
         ),
     ] = None,
+    layout_seed: Annotated[
+        int | None,
+        typer.Option(
+            "--layout-seed",
+            help="Give every worker this heap-layout seed (a seed a split cell names), to reproduce its mode.",
+            min=0,
+            max=(1 << 31) - 1,
+        ),
+    ] = None,
 ) -> None:
     """Run the matrix scenario × pool × threads (× parameter values) in isolated workers."""
     if quick and rigorous:
         raise UsageError("--quick and --rigorous exclude each other")
-    if resume is not None and (scenarios or pool or threads or param or out or shard or quick or rigorous):
+    if resume is not None and (
+        scenarios or pool or threads or param or out or shard or quick or rigorous or layout_seed is not None
+    ):
         raise UsageError(
             "--resume takes the matrix, mode and output file from the result file",
             hint=f"run `poolbench run --resume {resume}` (with --scenarios-dir and --python if it used them)",
@@ -128,6 +139,7 @@ def run(
         shard=parse_shard(shard) if shard else None,
         memory_limit=_memory_limit(memory_limit),
         resume=resume,
+        layout_seed=layout_seed,
         command=" ".join(["poolbench", *sys.argv[1:]]),
     )
     previous = signal.signal(signal.SIGTERM, _interrupt)

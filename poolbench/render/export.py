@@ -125,9 +125,15 @@ def to_summary_json(result: Result, reports: Sequence[CellReport]) -> str:
         typed["params"] = r.cell.params
         typed["error"] = r.cell.error
         typed["warnings"] = r.cell.warnings
-        stability = r.speedup.stability if r.speedup else None
+        s = r.speedup
+        if s is not None:
+            typed["speedup_processes"] = s.processes
+            if s.verdict == "inconclusive":
+                typed["more_processes"] = s.more
+        stability = s.stability if s else None
         if stability is not None and stability.split:
             typed["modes"] = [{"speedup": m.value, "share": m.share} for m in stability.modes]
+            typed["split"] = r.split or None
         cells.append(typed)
     return (
         json.dumps({"metadata": result.metadata, "complete": result.complete, "cells": cells}, indent=1)
@@ -160,8 +166,8 @@ def to_benchstat(result: Result) -> str:
         name = "Benchmark" + _bench_name(cell)
         counted = cell.allocs if cell.allocs is not None and cell.allocs.ops > 0 else None
         for run in cell.runs:
-            # Only some processes count allocations; the others carry the cell's counts, which
-            # are the same in every process that counted (deterministic by construction).
+            # Counting processes are processes of their own: every timed line carries the
+            # cell's counts, which are the same in every process that counted (by construction).
             allocs, size = run.allocs_per_op, run.bytes_per_op
             if allocs is None and counted is not None:
                 allocs, size = counted.allocations / counted.ops, counted.bytes / counted.ops
@@ -211,7 +217,7 @@ def to_pyperf(result: Result) -> str:
             )
         if runs:
             benchmarks.append(pyperf.Benchmark(runs))
-        allocs = [r.allocs_per_op for r in cell.runs if r.allocs_per_op is not None]
+        allocs = [k.allocs_per_op for k in cell.counted]
         if allocs and all(a > 0 for a in allocs):
             alloc_meta = {**common, "name": f"{name}/allocs", "unit": "integer", "loops": 1}
             alloc_runs = [pyperf.Run([a], metadata=alloc_meta, collect_metadata=False) for a in allocs]

@@ -108,19 +108,30 @@ VERDICT_WORDS = {
     "wins": "pooling wins",
     "loses": "pooling loses",
     "same": "no difference",
+    "inconclusive": "inconclusive",
     "unstable": "unstable",
 }
 
 
 def verdict(r: CellReport) -> str:
-    """The verdict in words; a cell whose processes split shows both modes with their shares."""
+    """The verdict in words: an inconclusive one with the processes that would likely settle it;
+    a cell whose processes split with its modes, their shares and which strategy's time split."""
     s = r.speedup
     if s is None:
         return ""
     words = VERDICT_WORDS[s.verdict]
+    if s.verdict == "inconclusive":
+        if s.processes < 2:
+            words += " (one process: other layouts not seen)"
+        elif s.more is None:
+            words += " (on the 5% floor: more processes would not settle it)"
+        else:
+            words += f" (~{s.more:,} more processes)"
     if s.stability is not None and s.stability.split:
         modes = " / ".join(f"{m.value:.2f}x in {m.share:.0%}" for m in s.stability.modes)
-        words += f" ({'processes split: ' if s.verdict == 'unstable' else 'minority mode: '}{modes})"
+        words += f" (processes split: {modes}"
+        words += f"; {r.split}" if r.split else ""
+        words += ")"
     return words
 
 

@@ -24,11 +24,18 @@ from .format import size, where
 
 # Okabe-Ito: distinguishable with every common form of colour blindness.
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
-VERDICT_COLOURS = {"wins": "#009E73", "loses": "#D55E00", "same": "#999999", "unstable": "#CC79A7"}
+VERDICT_COLOURS = {
+    "wins": "#009E73",
+    "loses": "#D55E00",
+    "same": "#999999",
+    "inconclusive": "#E69F00",
+    "unstable": "#CC79A7",
+}
 VERDICT_LABELS = {
     "wins": "pooling wins",
     "loses": "pooling loses",
     "same": "no difference",
+    "inconclusive": "inconclusive",
     "unstable": "unstable (processes split)",
 }
 DPI = 150

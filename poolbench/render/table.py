@@ -15,7 +15,13 @@ from ..report import CellReport
 from ..result import Result
 from . import format as fmt
 
-_VERDICT_STYLE = {"wins": "bold green", "loses": "bold red", "same": "yellow", "unstable": "bold magenta"}
+_VERDICT_STYLE = {
+    "wins": "bold green",
+    "loses": "bold red",
+    "same": "yellow",
+    "inconclusive": "dim",
+    "unstable": "bold magenta",
+}
 
 
 def result_tables(result: Result, reports: Sequence[CellReport]) -> Group:

@@ -93,9 +93,11 @@ class Greedy(Scenario):
 
 
 class Bimodal(Scenario):
-    """Every other worker process makes ``new`` slow: two modes of the speedup, by construction.
+    """Every other worker process makes the pooled path slow, the others the unpooled one: two
+    modes of the speedup on either side of 1, by construction.
 
-    A stand-in for heap layouts that make a copy 15x slower in some processes and not others.
+    A stand-in for heap layouts that make a copy 10x slower in some processes and not others (the
+    fresh buffer in some, the pooled one in others).
     """
 
     name = "bimodal"
@@ -106,12 +108,16 @@ class Bimodal(Scenario):
         with open(path, "a+") as f:  # one line per process started
             f.write("x\n")
             f.seek(0)
-            self.slow = len(f.readlines()) % 2 == 0
+            self.slow_pool = len(f.readlines()) % 2 == 0
 
     def new(self):
-        if self.slow:
-            sum(range(300))
+        if not self.slow_pool:
+            sum(range(3000))
         return [0] * 8
+
+    def reset(self, obj):  # the pools' hook: the pooled path only
+        if self.slow_pool:
+            sum(range(3000))
 
     def use(self, obj):
         obj[0] += 1
