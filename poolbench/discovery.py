@@ -206,7 +206,7 @@ def builtin_package() -> ModuleType:
         return module
 
 
-def builtin_files() -> dict[str, Path]:
+def _builtin_files() -> dict[str, Path]:
     package = builtin_package()
     folder = Path(next(iter(package.__path__)))
     return {p.stem: p for p in sorted(folder.glob("*.py")) if not p.name.startswith("_")}
@@ -227,7 +227,7 @@ def discover(
 ) -> Discovery:
     """Load every scenario poolbench can see; problems are collected, not raised."""
     found = Discovery()
-    builtins = builtin_files()
+    builtins = _builtin_files()
 
     def add(ref: ScenarioRef, cls: type[Scenario], source: str) -> None:
         if ref.name in found.scenarios:

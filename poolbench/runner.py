@@ -78,7 +78,9 @@ class _Pair:
             settings=settings,
             layout_seed=seed,
             detail=self.done < settings.detail_processes,
-            loops=self.loops,
+            # Zeros, not nothing, before the loops are known: the job's shape (and so what the
+            # worker allocates reading it) is then the same in every process of the pair.
+            loops=self.loops or {**dict.fromkeys(self.pools, 0), REFERENCE: 0},
             memory_limit=memory_limit,
         )
 
@@ -196,11 +198,10 @@ def measure_groups(
         if on_cells:
             on_cells([])
 
-    counting = [
-        p
-        for p in pairs
-        for _ in range(max(0, settings.counting_processes(p.group.threads) - len(p.counter.counts)))
-    ]
+    # Two counting processes at least: a count that moves between processes (sqlite's connect at
+    # one thread by 0.6 per op, with threads by up to 0.5) is gated with that spread; with one per
+    # pair, two identical quick runs of the default matrix failed the gate in 2 compares of 4.
+    counting = [p for p in pairs for _ in range(max(0, settings.count_processes - len(p.counter.counts)))]
     with Templates(enabled=templates) as workers:
         while True:
             todo = [p for p in pairs if p.open(settings)]

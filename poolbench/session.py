@@ -214,7 +214,7 @@ def _measure_and_save(
 ) -> RunOutcome:
     def keep(cells: list[Cell]) -> None:
         result.cells.extend(cells)
-        storage.save(result, path, overwrite=True)
+        storage.save(result, path, overwrite=True, interim=True)
 
     with storage.exclusive(path):
         storage.save(result, path, overwrite=overwrite)

@@ -26,16 +26,9 @@ class Settings:
     latency_steps: int  # at most this many timed steps per thread
     gc_values: int  # values' worth of operations in the GC pass
     count_ops: int  # operations per thread counted by memray (rounded up to whole batches)
-    count_processes: int = 2  # counting processes of a single-thread pair (processes of their own)
+    count_processes: int = 2  # counting processes of a pair (processes of their own, nothing timed)
     detail_processes: int = 1  # how many of a pair's processes run the latency and GC/memory passes
-
-    def counting_processes(self, threads: int) -> int:
-        """Counting processes a pair gets. A single-thread count is made once per process and two
-        processes show whether it moves between them (sqlite's connect did, by 0.6 per op); a
-        count with threads is already the median of up to three counted runs in its process,
-        and a second process moved it by at most 0.16 per op across the built-ins (the gate's
-        threshold is 0.5), so half as many, at least one."""
-        return self.count_processes if threads == 1 else max(1, self.count_processes // 2)
+    value_seconds: float = 0.0  # fewer values (not under 8) where they would take longer (0: no cap)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -47,11 +40,11 @@ class Settings:
 
 
 MODES = {
-    "quick": Settings(min_processes=4, max_processes=10, max_seconds=5.0, values=20, warmups=1, min_time=0.002,
+    "quick": Settings(min_processes=4, max_processes=10, max_seconds=4.0, values=20, value_seconds=0.5, warmups=1, min_time=0.002,
                       latency_steps=100, gc_values=2, count_ops=200, count_processes=2, detail_processes=1),
-    "default": Settings(min_processes=4, max_processes=16, max_seconds=15.0, values=30, warmups=2, min_time=0.005,
+    "default": Settings(min_processes=4, max_processes=16, max_seconds=15.0, values=30, value_seconds=2.0, warmups=2, min_time=0.005,
                         latency_steps=300, gc_values=3, count_ops=500, count_processes=3, detail_processes=2),
-    "rigorous": Settings(min_processes=6, max_processes=30, max_seconds=60.0, values=40, warmups=3, min_time=0.01,
+    "rigorous": Settings(min_processes=6, max_processes=30, max_seconds=60.0, values=40, value_seconds=8.0, warmups=3, min_time=0.01,
                          latency_steps=1000, gc_values=5, count_ops=1000, count_processes=4, detail_processes=3),
 }  # fmt: skip
 SMOKE = Settings(min_processes=1, max_processes=1, max_seconds=0.0, values=3, warmups=0, min_time=0.001, latency_steps=5,

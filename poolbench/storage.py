@@ -56,14 +56,15 @@ def to_json(result: Result) -> dict[str, Any]:
     }
 
 
-def dumps(result: Result) -> str:
-    return json.dumps(to_json(result), indent=1, allow_nan=False) + "\n"
+def dumps(result: Result, *, compact: bool = False) -> str:
+    return json.dumps(to_json(result), indent=None if compact else 1, allow_nan=False) + "\n"
 
 
-def write_atomic(path: Path, text: str) -> None:
+def write_atomic(path: Path, text: str, *, durable: bool = True) -> None:
     """Write to a temporary file in the same folder, then rename it over ``path``.
 
-    A crash or a full disk leaves the earlier file (if any) untouched.
+    A crash or a full disk leaves the earlier file (if any) untouched. ``durable`` also waits for
+    the disk (``fsync``) before the rename, so that not even a power cut can leave a torn file.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -72,7 +73,8 @@ def write_atomic(path: Path, text: str) -> None:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -117,7 +119,10 @@ def exclusive(path: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def save(result: Result, path: Path, *, overwrite: bool = False) -> None:
+def save(result: Result, path: Path, *, overwrite: bool = False, interim: bool = False) -> None:
+    """Write ``result`` to ``path`` atomically. An ``interim`` save (a run's, after each worker
+    process) is compact and not waited onto the disk: indenting and ``fsync`` cost 50 of the 59 ms
+    a save of a quick run's file took, after each of its ~80 processes; the last save is whole."""
     if (path.exists() or path.is_symlink()) and not path.is_file():
         raise ResultFileError(
             f"{path} is not a regular file", hint="--out must name a file (or a path that does not exist yet)"
@@ -127,7 +132,7 @@ def save(result: Result, path: Path, *, overwrite: bool = False) -> None:
             f"{path} exists", hint="pass --force to overwrite it, or --out to name another file"
         )
     try:
-        write_atomic(path, dumps(result))
+        write_atomic(path, dumps(result, compact=interim), durable=not interim)
     except OSError as exc:
         raise ResultFileError(f"cannot write {path}: {exc.strerror or exc}") from None
 
