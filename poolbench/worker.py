@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import select
 import sys
 import traceback
 from typing import Any, NoReturn
@@ -113,36 +114,61 @@ def _leave(code: int) -> NoReturn:
 
 
 def serve_template() -> int:
-    """``python -m poolbench.worker --template``: fork one worker per request (:mod:`poolbench.template`).
+    """``python -m poolbench.worker --template``: fork one worker per request
+    (:class:`poolbench.spawn.Template` is the parent's side).
 
     This process imports poolbench's measuring code, then forks each worker from that state
     instead of starting an interpreter: starting one cost about 0.2 s, a fork costs milliseconds.
     It never runs or imports a scenario, so every worker starts from the same clean state and
-    imports its scenario itself, as a fresh one would. (Importing the built-in scenarios here
-    too moved where their buffers land: bytes-buffer's pooled buffer then sat where copying into
-    it is slow in 10 of 40 forked workers, against 0-2 of 40 fresh ones; 2 of 40 without.) A request is one line of JSON on stdin (the job file, the stderr file, environment to
-    set); the answer is two lines on stdout: ``pid N`` when the worker starts and ``exit N`` when it
-    ends (negative: the signal that ended it). One worker at a time.
+    imports its scenario itself, as a fresh one would.
+
+    The state must be the same at every fork, or where a worker's buffers land depends on how
+    many workers the template forked before it: importing the built-in scenarios here, or
+    reading each request here, put bytes-buffer's pooled buffer where copying into it is slow in
+    24% of a run's forked workers, against 0-5% of fresh ones. So this loop allocates nothing
+    that lasts: it waits until a request can be read, forks, and the *worker* reads the request
+    (one line of JSON on stdin: the job file, the stderr file, environment to set). The answer is
+    two lines on stdout: ``pid N`` when the worker starts and ``exit N`` when it ends (negative:
+    the signal that ended it). One worker at a time; the end of stdin ends the template.
     """
     die_with_parent()
-    requests, replies = sys.stdin.buffer, sys.stdout
     me = str(os.getpid())
-    for line in requests:
-        request = json.loads(line)
+    while True:
+        select.select([0], [], [])
         pid = os.fork()
         if pid == 0:
-            _leave(_forked(request, me))
-        replies.write(f"pid {pid}\n")
-        replies.flush()
+            _leave(_forked(me))
+        os.write(1, b"pid %d\n" % pid)
         _, status = os.waitpid(pid, 0)
-        replies.write(f"exit {os.waitstatus_to_exitcode(status)}\n")
-        replies.flush()
-    return 0
+        code = os.waitstatus_to_exitcode(status)
+        if code == _NO_REQUEST:
+            return 0
+        os.write(1, b"exit %d\n" % code)
 
 
-def _forked(request: dict[str, Any], template: str) -> int:
+_NO_REQUEST = 199
+"""A worker's exit code when stdin held no request: the run closed it, the template ends."""
+
+
+def _request() -> dict[str, Any] | None:
+    """The request line on stdin, read a byte at a time (a buffered read would take the next
+    request's bytes with it); ``None`` at its end."""
+    line = bytearray()
+    while not line.endswith(b"\n"):
+        byte = os.read(0, 1)
+        if not byte:
+            return None
+        line += byte
+    request: dict[str, Any] = json.loads(line)
+    return request
+
+
+def _forked(template: str) -> int:
     """The forked worker: what a fresh ``python -m poolbench.worker`` would be, then its job."""
     try:
+        request = _request()
+        if request is None:
+            return _NO_REQUEST
         os.setsid()  # its own process group, as a spawned worker has: a timeout kills the group
         null = os.open(os.devnull, os.O_RDWR)
         err = os.open(request["stderr"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

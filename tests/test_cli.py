@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -143,3 +144,26 @@ def test_version_prints_the_version():
     result = invoke("--version")
     assert result.exit_code == 0
     assert result.output.strip() == f"poolbench {__version__}"
+
+
+def test_an_80_column_terminal_gets_the_columns_a_verdict_rests_on_and_a_note():
+    from rich.console import Console
+
+    from poolbench import storage
+    from poolbench.render.table import print_result
+    from poolbench.report import report
+
+    saved = storage.load(Path(RESULT))
+
+    def shown(width):
+        out = io.StringIO()
+        print_result(Console(file=out, width=width), saved, report(saved))
+        return out.getvalue()
+
+    narrow = shown(80)
+    lines = narrow.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert any("thr" in line and "pool" in line and "time/op" in line for line in lines)
+    assert "pooling wins" in narrow and "some columns left out" in narrow
+    wide = shown(250)
+    assert "peak RSS" in wide and "some columns left out" not in wide

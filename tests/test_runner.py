@@ -126,7 +126,9 @@ def test_a_pair_whose_processes_split_gets_its_whole_budget_and_an_unstable_verd
     result = Result(metadata={}, config={"settings": settings.to_json()}, cells=cells, complete=True)
     shown = next(r for r in report(result) if r.cell.pool == "sync")
     assert shown.speedup.verdict == "unstable"
-    assert [round(m.share, 1) for m in shown.speedup.stability.modes] == [0.5, 0.5]
+    modes = shown.speedup.stability.modes
+    assert round(sum(m.share for m in modes if m.value < 1), 2) == 0.5  # every other process
+    assert round(sum(m.share for m in modes if m.value > 1), 2) == 0.5
     # Which side split, by how much, and a seed that gives every process that mode (here both
     # strategies' times move, by about as much: either may be named).
     assert "'s time x" in shown.split and "--layout-seed" in shown.split

@@ -24,23 +24,40 @@ _VERDICT_STYLE = {
 }
 
 
-def result_tables(result: Result, reports: Sequence[CellReport]) -> Group:
-    """One table per scenario and parameter set; rows are threads × pools."""
-    tables = []
+WIDE = 170
+"""Terminal columns that fit every column of a table."""
+NARROW = 110
+"""Below this, only what a verdict rests on: threads, pool, time, allocations, speedup, verdict."""
+_DETAIL = frozenset({"ops/s", "p99", "GC pause\nper op", "peak RSS\n(+pass)", "hits"})
+_NARROW_OUT = _DETAIL | {"B/op", "GC/1k ops\ngen0/1/2"}
+
+
+def result_tables(result: Result, reports: Sequence[CellReport], width: int = WIDE) -> Group:
+    """One table per scenario and parameter set; rows are threads × pools. Narrower than
+    :data:`WIDE` terminal columns, the tables leave out the columns a verdict does not rest on
+    (rich would otherwise squeeze thread and pool to nothing), and say so."""
+    tables: list[Table | Text] = []
     for (scenario, params), rows in groupby(
         reports, key=lambda r: (r.cell.scenario, format_params(r.cell.params))
     ):
         tables.append(
             scenario_table(
-                f"{escape(scenario)}  [dim]{escape(params)}[/]", list(rows), pythons=len(result.pythons) > 1
+                f"{escape(scenario)}  [dim]{escape(params)}[/]",
+                list(rows),
+                pythons=len(result.pythons) > 1,
+                width=width,
             )
         )
+    if width < WIDE:
+        tables.append(Text(f"{width} columns: some columns left out (a wider terminal, or --format markdown, shows them)",
+                           style="dim"))  # fmt: skip
     return Group(*tables)
 
 
-def scenario_table(title: str, rows: list[CellReport], *, pythons: bool = False) -> Table:
+def scenario_table(title: str, rows: list[CellReport], *, pythons: bool = False, width: int = WIDE) -> Table:
     """Rows are threads × pools, in sections by thread count; with ``pythons`` (a run under several
     interpreters) a first column names each row group's interpreter."""
+    left_out = frozenset() if width >= WIDE else _DETAIL if width >= NARROW else _NARROW_OUT
     table = Table(title=title, title_justify="left", header_style="bold", pad_edge=False)
     waits = any(r.waits for r in rows)
     if pythons:
@@ -51,7 +68,8 @@ def scenario_table(title: str, rows: list[CellReport], *, pythons: bool = False)
         ("GC pause\nper op", "right"), ("peak RSS\n(+pass)", "right"), ("hits", "right"),
         ("speedup\n[95% CI]", "right"), ("verdict", "left"),
     ):  # fmt: skip
-        table.add_column(name, justify=justify, no_wrap=name != "verdict")  # type: ignore[arg-type]
+        if name not in left_out:
+            table.add_column(name, justify=justify, no_wrap=name != "verdict")  # type: ignore[arg-type]
     if waits:
         table.add_column("pool waits\nn / time / timeouts", justify="right", no_wrap=True)
     previous: tuple[str, int] | None = None
@@ -67,20 +85,23 @@ def scenario_table(title: str, rows: list[CellReport], *, pythons: bool = False)
             table.add_row(*first, str(c.threads), Text(c.pool), Text(f"{c.status}: {error}", style=style))
             continue
         verdict = r.verdict
+        shown = {
+            "time/op": fmt.time_ci(r),
+            "ops/s": fmt.rate(r.ops_per_sec),
+            "p99": fmt.duration(r.p99_ns),
+            "allocs/op": fmt.count(r.allocs_per_op),
+            "B/op": fmt.size(r.bytes_per_op),
+            "GC/1k ops\ngen0/1/2": fmt.gc_rates(r),
+            "GC pause\nper op": fmt.pause_per_op(r),
+            "peak RSS\n(+pass)": fmt.memory(r),
+            "hits": fmt.percent(c.hit_rate),
+            "speedup\n[95% CI]": fmt.speedup(r),
+        }
         table.add_row(
             *first,
             str(c.threads),
             Text(c.pool),
-            fmt.time_ci(r),
-            fmt.rate(r.ops_per_sec),
-            fmt.duration(r.p99_ns),
-            fmt.count(r.allocs_per_op),
-            fmt.size(r.bytes_per_op),
-            fmt.gc_rates(r),
-            fmt.pause_per_op(r),
-            fmt.memory(r),
-            fmt.percent(c.hit_rate),
-            fmt.speedup(r),
+            *(value for name, value in shown.items() if name not in left_out),
             Text(fmt.verdict(r), style=_VERDICT_STYLE[verdict]) if verdict else Text(""),
             *([fmt.waits(r)] if waits else []),
         )
@@ -88,4 +109,4 @@ def scenario_table(title: str, rows: list[CellReport], *, pythons: bool = False)
 
 
 def print_result(console: Console, result: Result, reports: Sequence[CellReport]) -> None:
-    console.print(result_tables(result, reports))
+    console.print(result_tables(result, reports, console.width))
