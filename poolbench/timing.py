@@ -151,9 +151,11 @@ def calibrate(time_ops: Callable[[int], int], batch: int, min_time_ns: int) -> i
     """Operations per thread (a multiple of ``batch``) for one value to last ``min_time_ns``.
 
     Doubles from one batch until a run lasts long enough (pyperf calibrates the same way), after
-    one discarded run (a first call pays for cold caches, first-time code and waking threads),
-    and checks the count found with one more run: a slow first call made worker-tasks calibrate
-    to 2 operations per value (15-126 µs/op where a value of 1,024 reads 4 µs).
+    one discarded run (a first call pays for cold caches, first-time code and waking threads).
+    The count found is checked by timing twice as many: a run that takes much less than twice as
+    long was made of a fixed cost (threads waking up), not of operations, and doubling goes on.
+    Without the check, worker-tasks calibrated to 1 or 2 operations a value in some processes
+    (110 µs per operation where 256 read 4 µs), and an identical run read 29x slower.
     """
     time_ops(batch)
     n = batch
@@ -161,7 +163,6 @@ def calibrate(time_ops: Callable[[int], int], batch: int, min_time_ns: int) -> i
         elapsed = time_ops(n)
         if n >= 1 << 32:
             return n
-        if elapsed >= min_time_ns:
-            if 2 * time_ops(n) >= min_time_ns:
-                return n
+        if elapsed >= min_time_ns and time_ops(2 * n) >= 1.5 * elapsed:
+            return n
         n *= 2

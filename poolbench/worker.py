@@ -13,6 +13,8 @@ import random
 import select
 import sys
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, NoReturn
 
 from . import __version__, env, layout
@@ -20,25 +22,32 @@ from .counting import count_group, memray_available, unavailable
 from .discovery import load_ref
 from .measure import measure_group
 from .protocol import AllocFigures, Answer, CountJob, DoctorJob, MeasureJob, job_from_json
-from .scenario import SkipScenario
-from .strategies import build_strategies
+from .scenario import Scenario, SkipScenario
+from .strategies import Strategy, build_strategies
 from .worker_process import PARENT_ENV, die_with_parent
 
 
-def measure(job: MeasureJob) -> Answer:
+@contextmanager
+def _scenario(job: MeasureJob | CountJob) -> Iterator[tuple[Scenario, list[Strategy]]]:
+    """The job's scenario, set up, and its strategies, in a heap shifted by the job's layout seed
+    before ``setup`` and again after the pools are built; torn down at the end."""
     keep = layout.shift(job.layout_seed, 0)
-    cls = load_ref(job.scenario)
-    scenario = cls(job.params)
+    scenario = load_ref(job.scenario)(job.params)
     scenario.setup()
     try:
         strategies = build_strategies(scenario, list(job.pools), job.threads)
         keep.append(layout.shift(job.layout_seed, 1))
+        yield scenario, strategies
+    finally:
+        scenario.teardown()
+        del keep
+
+
+def measure(job: MeasureJob) -> Answer:
+    with _scenario(job) as (scenario, strategies):
         pools = measure_group(
             scenario, strategies, job.threads, job.settings, detail=job.detail, loops=job.loops
         )
-    finally:
-        scenario.teardown()
-    del keep
     return Answer(ok=True, pools=pools, interpreter=env.interpreter(), version=__version__)
 
 
@@ -46,17 +55,8 @@ def count(job: CountJob) -> Answer:
     """A counting process: allocations per op of each strategy, nothing timed."""
     if not memray_available():
         return Answer(ok=True, not_counted=unavailable(), interpreter=env.interpreter(), version=__version__)
-    keep = layout.shift(job.layout_seed, 0)
-    cls = load_ref(job.scenario)
-    scenario = cls(job.params)
-    scenario.setup()
-    try:
-        strategies = build_strategies(scenario, list(job.pools), job.threads)
-        keep.append(layout.shift(job.layout_seed, 1))
+    with _scenario(job) as (scenario, strategies):
         found = count_group(scenario, strategies, job.threads, job.count_ops)
-    finally:
-        scenario.teardown()
-    del keep
     counts = {name: AllocFigures(**figures) for name, figures in found.items()}
     return Answer(ok=True, counts=counts, interpreter=env.interpreter(), version=__version__)
 
@@ -123,13 +123,13 @@ def serve_template() -> int:
     imports its scenario itself, as a fresh one would.
 
     The state must be the same at every fork, or where a worker's buffers land depends on how
-    many workers the template forked before it: importing the built-in scenarios here, or
-    reading each request here, put bytes-buffer's pooled buffer where copying into it is slow in
-    24% of a run's forked workers, against 0-5% of fresh ones. So this loop allocates nothing
-    that lasts: it waits until a request can be read, forks, and the *worker* reads the request
-    (one line of JSON on stdin: the job file, the stderr file, environment to set). The answer is
-    two lines on stdout: ``pid N`` when the worker starts and ``exit N`` when it ends (negative:
-    the signal that ended it). One worker at a time; the end of stdin ends the template.
+    many workers the template forked before it (and a layout seed would not give its layout
+    again): so this loop keeps nothing it allocates, and the *worker* reads the request (one line
+    of JSON on stdin: the job file, the stderr file, environment to set). Importing the built-in
+    scenarios here moved bytes-buffer's pooled buffer where copying into it is slow in 10 of 40
+    first-forked workers, against 2 of 40 without. The answer is two lines on stdout: ``pid N``
+    when the worker starts and ``exit N`` when it ends (negative: the signal that ended it). One
+    worker at a time; the end of stdin ends the template.
     """
     die_with_parent()
     me = str(os.getpid())

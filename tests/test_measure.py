@@ -104,7 +104,14 @@ def test_calibration_doubles_until_one_value_lasts_min_time():
 
     assert calibrate(time_ops, 1, 1_000_000) == 16384
     assert spent[:4] == [1, 1, 2, 4]  # a discarded first call, then doubling
-    assert spent[-2:] == [16384, 16384]  # the count found, checked once more
+    assert spent[-2:] == [16384, 32768]  # the count found, checked against twice as many
+
+
+def test_calibration_goes_past_a_fixed_cost_that_makes_a_few_operations_look_long():
+    # 3 ms of waking threads whatever the count, then 100 ns an operation: a value of 1 op lasts
+    # past 2 ms, but twice as many ops take no longer, so the count keeps doubling.
+    found = calibrate(lambda n: 3_000_000 + 100 * n, 1, 2_000_000)
+    assert found >= 16384
 
 
 def test_calibration_keeps_whole_batches():
@@ -121,11 +128,11 @@ def test_values_are_nanoseconds_per_operation_and_ratios_come_from_them():
 def test_the_strategy_that_goes_first_rotates_from_round_to_round():
     results, scenario = measure()
     sync_loops = results["sync"].loops
-    # Calibration ends with sync's two calls at its final loop count (found, then checked); then
-    # come one warmup round and four value rounds of two timed calls each. The strategy timed first
-    # alternates (none, sync, none, ...), so neither always runs right after the other has warmed
-    # the caches.
-    start = scenario.calls.index((sync_loops, False)) + 2
+    # Calibration ends with sync's call at its final loop count and one at twice that (the
+    # check); then come one warmup round and four value rounds of two timed calls each. The
+    # strategy timed first alternates (none, sync, none, ...), so neither always runs right
+    # after the other has warmed the caches.
+    start = scenario.calls.index((2 * sync_loops, False)) + 1
     rounds = [unpooled for _, unpooled in scenario.calls[start : start + 10]]
     assert rounds == [True, False, False, True, True, False, False, True, True, False]
 
