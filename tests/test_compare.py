@@ -297,3 +297,20 @@ def test_bad_shard_is_exit_2(shard):
     out = runner.invoke(app, ["run", "bytes-buffer", "--shard", shard])
     assert out.exit_code == 2
     assert "bad --shard" in out.output
+
+
+def test_time_and_speedup_of_more_threads_than_cpus_are_shown_not_tested():
+    base = result(cell(threads=4, seed=1), cell("sync", threads=4, seed=2), cpu_count=2)
+    cand = result(cell(threads=4, time=150.0, seed=3), cell("sync", threads=4, speedup=0.7, seed=4), cpu_count=2)
+    comparison = compare_results(base, cand)
+    assert comparison.regressions == [] and comparison.tests == 0
+    notes = [m.note for c in comparison.cells for m in c.changes if m.metric in ("time", "speedup")]
+    assert notes and all("not tested: 4 threads on 2 CPUs" in n for n in notes)
+    # With as many CPUs as threads, the same change is a regression.
+    assert ("none", "time") in regressions(result(*base.cells, cpu_count=4), result(*cand.cells, cpu_count=4))
+
+
+def test_a_large_count_may_drift_a_quarter_percent_but_one_allocation_more_is_caught():
+    assert regressions(result(cell(allocs=290.0, seed=1)), result(cell(allocs=290.6, seed=1))) == []
+    found = regressions(result(cell(allocs=290.0, seed=1)), result(cell(allocs=291.0, seed=1)))
+    assert ("none", "allocs") in found
