@@ -301,7 +301,9 @@ def test_bad_shard_is_exit_2(shard):
 
 def test_time_and_speedup_of_more_threads_than_cpus_are_shown_not_tested():
     base = result(cell(threads=4, seed=1), cell("sync", threads=4, seed=2), cpu_count=2)
-    cand = result(cell(threads=4, time=150.0, seed=3), cell("sync", threads=4, speedup=0.7, seed=4), cpu_count=2)
+    cand = result(
+        cell(threads=4, time=150.0, seed=3), cell("sync", threads=4, speedup=0.7, seed=4), cpu_count=2
+    )
     comparison = compare_results(base, cand)
     assert comparison.regressions == [] and comparison.tests == 0
     notes = [m.note for c in comparison.cells for m in c.changes if m.metric in ("time", "speedup")]
