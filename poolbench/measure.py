@@ -92,11 +92,14 @@ def _measure(
         return team.run(lambda _index: reference_work(n))
 
     min_ns = int(settings.min_time * 1e9)
+    calibrated = []
     for s in strategies:
         if not loops.get(s.name):
             loops[s.name] = calibrate(functools.partial(timed, s), batch, min_ns)
+            calibrated.append(s.name)
         else:
             timed(s, batch)  # one batch first, as calibration would have: fills a pool, warms caches
+    loops.update(same_loops({name: loops[name] for name in calibrated}))
     if not loops.get(REFERENCE):
         loops[REFERENCE] = calibrate(timed_reference, 1, min_ns)
     ref_loops = loops[REFERENCE]
@@ -145,6 +148,28 @@ def _measure(
         )
         for s in strategies
     }
+
+
+SAME_LOOPS_WITHIN = 8
+"""Strategies whose calibrated loops lie within this factor time the same number of operations."""
+
+
+def same_loops(loops: Mapping[str, int]) -> dict[str, int]:
+    """The loops of strategies timed side by side: the largest of them for all, unless they lie
+    more than :data:`SAME_LOOPS_WITHIN` apart (then each keeps its own).
+
+    A value's fixed cost (waking the threads, reading the clocks) spreads over its operations, so
+    a strategy timed over more operations a value reads faster per operation. Calibration doubles,
+    so two strategies of the same speed got 1x, 2x or 4x each other's loops by chance: `gate-same`
+    (identical code pooled or not) read 0.936x with ``none`` at 4x ``sync``'s loops, 1.05x at
+    0.5x, 1.00x when equal (4 threads, 2 CPUs; 10 runs), and worker-tasks at 2 threads 1.10-1.12x
+    against 1.14-1.16x, "inconclusive" against "pooling wins". With the same loops both carry
+    the same fixed cost per operation. Loops 8x apart mean a speedup of 4x or more, which such a
+    cost cannot move across a verdict, and the slower strategy's values would last 8x as long."""
+    if len(loops) < 2 or max(loops.values()) > SAME_LOOPS_WITHIN * min(loops.values()):
+        return dict(loops)
+    most = max(loops.values())
+    return dict.fromkeys(loops, most)
 
 
 MIN_VALUES = 8

@@ -40,7 +40,7 @@ class Settings:
 
 
 MODES = {
-    "quick": Settings(min_processes=4, max_processes=10, max_seconds=4.0, values=20, value_seconds=0.5, warmups=1, min_time=0.002,
+    "quick": Settings(min_processes=4, max_processes=10, max_seconds=3.0, values=20, value_seconds=0.5, warmups=1, min_time=0.002,
                       latency_steps=100, gc_values=2, count_ops=200, count_processes=2, detail_processes=1),
     "default": Settings(min_processes=4, max_processes=16, max_seconds=15.0, values=30, value_seconds=2.0, warmups=2, min_time=0.005,
                         latency_steps=300, gc_values=3, count_ops=500, count_processes=3, detail_processes=2),

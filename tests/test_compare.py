@@ -308,8 +308,22 @@ def test_time_and_speedup_of_more_threads_than_cpus_are_shown_not_tested():
     assert comparison.regressions == [] and comparison.tests == 0
     notes = [m.note for c in comparison.cells for m in c.changes if m.metric in ("time", "speedup")]
     assert notes and all("not tested: 4 threads on 2 CPUs" in n for n in notes)
-    # With as many CPUs as threads, the same change is a regression.
-    assert ("none", "time") in regressions(result(*base.cells, cpu_count=4), result(*cand.cells, cpu_count=4))
+    # With a CPU to spare, the same change is a regression.
+    assert ("none", "time") in regressions(result(*base.cells, cpu_count=8), result(*cand.cells, cpu_count=8))
+
+
+def test_time_of_a_cell_that_keeps_every_cpu_busy_is_not_tested_but_its_speedup_is():
+    base = result(cell(threads=2, seed=1), cell("sync", threads=2, seed=2), cpu_count=2)
+    cand = result(
+        cell(threads=2, time=150.0, seed=3),
+        cell("sync", threads=2, time=150.0, speedup=0.7, seed=4),
+        cpu_count=2,
+    )
+    found = regressions(base, cand)
+    assert ("sync", "speedup") in found
+    assert not any(metric == "time" for _, metric in found)
+    notes = [m.note for c in compare_results(base, cand).cells for m in c.changes if m.metric == "time"]
+    assert notes and all("not tested: 2 threads on 2 CPUs" in n for n in notes)
 
 
 def test_a_large_count_may_drift_a_quarter_percent_but_one_allocation_more_is_caught():

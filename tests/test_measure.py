@@ -8,7 +8,7 @@ from itertools import repeat
 import pytest
 
 from poolbench.counting import count_allocations, count_calls, count_strategies
-from poolbench.measure import measure_group
+from poolbench.measure import measure_group, same_loops
 from poolbench.pools import SyncPool
 from poolbench.scenario import Scenario
 from poolbench.settings import Settings
@@ -78,9 +78,9 @@ SETTINGS = Settings(
 )
 
 
-def measure(threads=1, pools=("none", "sync")):
+def measure(threads=1, pools=("none", "sync"), kind=Costed):
     clock = FakeClock()
-    scenario = Costed()
+    scenario = kind()
     scenario.clock = clock
     scenario.calls = []
     strategies = build_strategies(scenario, list(pools), threads)
@@ -123,6 +123,35 @@ def test_values_are_nanoseconds_per_operation_and_ratios_come_from_them():
     assert results["none"].values == [100.0] * 4
     assert results["sync"].values == [40.0] * 4
     assert len(results["none"].warmups) == 1
+
+
+class Apart(Costed):
+    """Costs 2,000 ns per op unpooled and 40 ns pooled: a 50x speedup."""
+
+    def run(self, n, get, put):
+        self.calls.append((n, put is None))
+        self.clock.advance(n * (2000 if put is None else 40))
+
+
+def test_strategies_of_similar_speed_time_the_same_operations_a_value():
+    # Calibrated alone, none (100 ns) would get 16,384 ops a value and sync (40 ns) 32,768: a
+    # value's fixed cost would then weigh twice as much per op in none's values as in sync's.
+    results, _ = measure()
+    assert results["none"].loops == results["sync"].loops == 32768
+
+
+def test_strategies_far_apart_keep_loops_of_their_own():
+    results, _ = measure(kind=Apart)
+    assert (results["none"].loops, results["sync"].loops) == (512, 32768)
+    assert results["none"].values == [2000.0] * 4
+
+
+def test_same_loops_takes_the_largest_within_eight_times_and_leaves_pinned_loops_alone():
+    assert same_loops({"none": 1024, "sync": 4096}) == {"none": 4096, "sync": 4096}
+    assert same_loops({"none": 8192, "sync": 1024}) == {"none": 8192, "sync": 8192}
+    assert same_loops({"none": 16, "sync": 256}) == {"none": 16, "sync": 256}
+    assert same_loops({"none": 16}) == {"none": 16}
+    assert same_loops({}) == {}
 
 
 def test_the_strategy_that_goes_first_rotates_from_round_to_round():

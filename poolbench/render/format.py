@@ -126,7 +126,7 @@ def verdict(r: CellReport) -> str:
         elif s.more is None:
             words += " (on the 5% floor: more processes would not settle it)"
         else:
-            words += f" (~{s.more:,} more processes)"
+            words += f" (~{s.more:,} more process{'' if s.more == 1 else 'es'})"
     if s.stability is not None and s.stability.split:
         modes = " / ".join(f"{m.value:.2f}x in {m.share:.0%}" for m in s.stability.modes)
         words += f" (processes split: {modes}"
