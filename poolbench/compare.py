@@ -141,6 +141,8 @@ class Comparison:
     """Cells not compared because they did not measure in the base (or in neither)."""
     broken: list[tuple[Cell, str]] = field(default_factory=list)
     """Cells that measured in the base and failed, or are missing, in the candidate: regressions."""
+    incomplete: str = ""
+    """Why the candidate's file cannot pass: an interrupted run (empty when it can)."""
     env_differences: list[tuple[str, Any, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     thresholds: dict[str, Threshold] = field(default_factory=dict)
@@ -154,8 +156,9 @@ class Comparison:
 
     @property
     def failing(self) -> bool:
-        """Whether the gate fails: a regression, or a cell the candidate broke or lost."""
-        return bool(self.regressions or self.broken)
+        """Whether the gate fails: a regression, a cell the candidate broke or lost, or a
+        candidate from an interrupted run."""
+        return bool(self.regressions or self.broken or self.incomplete)
 
 
 @dataclass(frozen=True)
@@ -298,13 +301,16 @@ def compare_results(
     thresholds: Mapping[str, Threshold] | None = None,
     metrics: Sequence[str] = METRICS,
     allow_missing: bool = False,
+    allow_incomplete: bool = False,
     normalize: bool = True,
 ) -> Comparison:
     """Match cells by (scenario, pool, threads, params, interpreter) and compare each metric.
 
     A cell that measured in the base but failed (or was not measured) in the candidate is a
     regression; so is one missing from the candidate, unless ``allow_missing`` (a deliberately
-    narrowed matrix). ``normalize=False`` compares raw ns/op (the gate study's control).
+    narrowed matrix). A candidate from an interrupted run fails the gate, unless
+    ``allow_incomplete``: its cells may rest on one or two processes, too few to test, and so
+    pass whatever they hold. ``normalize=False`` compares raw ns/op (the gate study's control).
 
     Two files of one interpreter each are matched without it: a GIL file against a free-threaded
     one says, cell by cell, what changing the interpreter did. Time is then compared in ns/op, not
@@ -322,9 +328,16 @@ def compare_results(
             out.env_differences.append((key, b, c))
     if base.config.get("mode") != cand.config.get("mode"):
         out.warnings.append(f"different modes: {base.config.get('mode')} vs {cand.config.get('mode')}")
-    for name, result in (("base", base), ("candidate", cand)):
-        if not result.complete:
-            out.warnings.append(f"the {name} file is incomplete: only its finished cells are compared")
+    if not base.complete:
+        out.warnings.append("the base file is incomplete: only its finished cells are compared")
+    if not cand.complete:
+        if allow_incomplete:
+            out.warnings.append("the candidate file is incomplete: only its finished cells are compared")
+        else:
+            out.incomplete = (
+                "the candidate file is incomplete (an interrupted run, or one still going): "
+                "the gate fails (--allow-incomplete compares its finished cells)"
+            )
     single = len(base.pythons) == 1 and len(cand.pythons) == 1
     if single and base.pythons != cand.pythons:
         normalize = False
@@ -357,7 +370,7 @@ def compare_results(
         else:
             pairs.append((b, c))
     out.only_cand = [c for c in cand.cells if match_key(cand, c) not in base_keys]
-    if not base_keys & set(cand_cells):
+    if not base_keys & set(cand_cells) and (cand_cells or not out.broken):
         raise ResultFileError(
             "nothing to compare: the two files have no measured cell in common",
             hint="compare results of the same scenarios, pools, threads and parameters",

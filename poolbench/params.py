@@ -77,7 +77,12 @@ def split_assignments(items: Sequence[str]) -> dict[str, list[str]]:
             raise UsageError(
                 f"bad parameter {item!r}", hint="write -p KEY=VALUE or -p KEY=V1,V2 (e.g. -p size=64KiB)"
             )
-        grid.setdefault(key, []).extend(v.strip() for v in values.split(",") if v.strip())
+        given = [v.strip() for v in values.split(",") if v.strip()]
+        if not given:
+            raise UsageError(
+                f"-p {item}: no value for {key!r}", hint="e.g. -p size=64KiB or -p size=1KiB,64KiB"
+            )
+        grid.setdefault(key, []).extend(given)
     return grid
 
 

@@ -75,11 +75,16 @@ def plan(
     groups: list[Group] = []
     for ref, cls in scenarios:
         keys = [k for k in grid if k in cls.default_params()]
+        seen: list[dict[str, Any]] = []
         for combo in itertools.product(*(grid[k] for k in keys)):
             params = resolve(
                 ref.name, cls.default_params(), cls.choices, dict(zip(keys, combo, strict=False))
             )
-            groups.extend(Group(ref, params, t, pools_) for t in threads_)
+            # -p size=16,16 or -p size=1KiB -p size=1024 name one cell twice: measured once (two
+            # cells with one key would make a file that no reader accepts).
+            if params not in seen:
+                seen.append(params)
+                groups.extend(Group(ref, params, t, pools_) for t in threads_)
     return groups
 
 

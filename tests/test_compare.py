@@ -215,6 +215,18 @@ def test_a_candidate_with_a_failed_cell_exits_1_and_shows_the_error(tmp_path):
     assert "RuntimeError: boom in setup" in out.output and "failed or missing" in out.output
 
 
+def test_an_interrupted_candidate_exits_1_unless_allowed(tmp_path):
+    data = json.loads(RESULT.read_text())
+    data["complete"] = False
+    cand = tmp_path / "cand.json"
+    cand.write_text(json.dumps(data))
+    out = runner.invoke(app, ["compare", str(RESULT), str(cand)])
+    assert out.exit_code == 1, out.output
+    assert "candidate file is incomplete" in out.output and "--allow-incomplete" in out.output
+    out = runner.invoke(app, ["compare", str(RESULT), str(cand), "--allow-incomplete"])
+    assert out.exit_code == 0, out.output
+
+
 def test_a_candidate_that_lacks_cells_exits_1_unless_missing_cells_are_allowed(tmp_path):
     data = json.loads(RESULT.read_text())
     data["cells"] = [c for c in data["cells"] if c["threads"] == 1]  # run with -t 1 against -t 1,2
@@ -330,3 +342,60 @@ def test_a_large_count_may_drift_a_quarter_percent_but_one_allocation_more_is_ca
     assert regressions(result(cell(allocs=290.0, seed=1)), result(cell(allocs=290.6, seed=1))) == []
     found = regressions(result(cell(allocs=290.0, seed=1)), result(cell(allocs=291.0, seed=1)))
     assert ("none", "allocs") in found
+
+
+def test_an_interrupted_candidate_fails_the_gate_unless_allowed():
+    base = result(cell(seed=1), cell("sync", seed=2))
+    cand = result(cell(seed=3), cell("sync", seed=4))
+    cand.complete = False
+    comparison = compare_results(base, cand)
+    assert comparison.failing and comparison.regressions == []
+    assert "incomplete" in comparison.incomplete
+    allowed = compare_results(base, cand, allow_incomplete=True)
+    assert not allowed.failing and any("incomplete" in w for w in allowed.warnings)
+
+
+def test_an_empty_candidate_fails_the_gate():
+    comparison = compare_results(result(cell(), cell("sync")), result())
+    assert comparison.failing and len(comparison.broken) == 2
+
+
+def _closed_reader(args, **env):
+    """Exit code and stderr of ``poolbench ARGS`` whose stdout reader is gone before it writes."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "poolbench", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**__import__("os").environ, **env},
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    return proc.wait(timeout=60), err
+
+
+def test_a_closed_stdout_keeps_the_gates_answer(tmp_path):
+    code, err = _closed_reader(["compare", str(RESULT), str(with_extra_allocation(tmp_path))])
+    assert (code, err) == (1, "")  # the regression, not a broken pipe
+    code, err = _closed_reader(["compare", str(RESULT), str(RESULT)])
+    assert (code, err) == (0, "")
+    code, err = _closed_reader(["show", str(RESULT)])
+    assert (code, err) == (0, "")
+
+
+@pytest.mark.parametrize("env", [{"PYTHONIOENCODING": "ascii"}, {"LC_ALL": "C", "PYTHONUTF8": "0"}])
+def test_a_stream_that_cannot_encode_gets_ascii(env):
+    import os
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "poolbench", "show", str(RESULT)],
+        capture_output=True,
+        env={k: v for k, v in os.environ.items() if k not in ("PYTHONIOENCODING", "LC_ALL", "LANG")} | env,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.isascii() and b" us " in done.stdout and b"pooling wins" in done.stdout

@@ -75,3 +75,24 @@ def test_bad_size_names_the_key_and_value():
 
 def test_params_format_as_sorted_key_value_pairs():
     assert format_params({"size": 1, "batch": 2}) == "batch=2;size=1"
+
+
+def test_a_value_list_with_no_value_is_bad_input():
+    with pytest.raises(UsageError, match="no value for 'size'"):
+        split_assignments(["size=,,"])
+    assert split_assignments(["size=16,,32"]) == {"size": ["16", "32"]}
+
+
+@pytest.mark.parametrize(
+    "grid", [{"size": ["16", "16"]}, {"size": ["1KiB", "1024"]}, {"size": ["1KiB", " 1024 "]}]
+)
+def test_values_naming_one_cell_twice_plan_it_once(grid):
+    from poolbench.discovery import discover
+    from poolbench.planning import plan
+
+    found = discover(())
+    groups = plan(found.lookup(["bytes-buffer"]), ["none", "sync"], [1, 2], grid)
+    assert [(g.params["size"], g.threads) for g in groups] == [
+        (parse_int(grid["size"][0]), 1),
+        (parse_int(grid["size"][0]), 2),
+    ]

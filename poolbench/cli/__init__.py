@@ -11,9 +11,11 @@ from . import profile as _profile  # noqa: F401
 from . import run as _run  # noqa: F401
 from . import show as _show  # noqa: F401
 from ._app import app
+from ._streams import guard
 
 
 def main() -> None:
+    guard()
     app()
 
 

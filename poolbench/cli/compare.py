@@ -45,6 +45,12 @@ def compare(
         bool,
         typer.Option("--allow-missing", help="A base cell missing from the candidate is not a regression."),
     ] = False,
+    allow_incomplete: Annotated[
+        bool,
+        typer.Option(
+            "--allow-incomplete", help="Compare an interrupted candidate's finished cells instead of failing."
+        ),
+    ] = False,
 ) -> None:
     """Compare two results cell by cell; exit 1 on a regression (the CI gate)."""
     thresholds = parse_thresholds(threshold or [])
@@ -55,6 +61,7 @@ def compare(
         thresholds=thresholds,
         metrics=metrics,
         allow_missing=allow_missing,
+        allow_incomplete=allow_incomplete,
     )
     from ..render import comparison as render
 

@@ -93,7 +93,8 @@ def comparison_table(comparison: Comparison) -> Group:
 
 
 def broken(comparison: Comparison) -> list[str]:
-    return [f"REGRESSION {cell.label}: {why}" for cell, why in comparison.broken]
+    lines = [f"REGRESSION {cell.label}: {why}" for cell, why in comparison.broken]
+    return ([f"FAILED: {comparison.incomplete}"] if comparison.incomplete else []) + lines
 
 
 def notes(comparison: Comparison) -> list[str]:
@@ -116,11 +117,12 @@ def summary(comparison: Comparison) -> str:
     )
     lost = len(comparison.broken)
     lost_text = f"{lost} cell(s) failed or missing in the candidate" if lost else ""
+    first = "the candidate is incomplete; " if comparison.incomplete else ""
     if n:
-        return f"{n} regression(s) {tail}" + (f"; {lost_text}" if lost else "")
+        return first + f"{n} regression(s) {tail}" + (f"; {lost_text}" if lost else "")
     if lost:
-        return f"{lost_text}; no measured regression {tail}"
-    return f"no regression {tail}"
+        return first + f"{lost_text}; no measured regression {tail}"
+    return first + f"no {'measured ' if first else ''}regression {tail}"
 
 
 def to_markdown(comparison: Comparison) -> str:
@@ -170,6 +172,7 @@ def to_json(comparison: Comparison) -> str:
         "regressions": len(comparison.regressions),
         "tests": comparison.tests,
         "broken": [{"cell": c.label, "why": why} for c, why in comparison.broken],
+        "incomplete": comparison.incomplete or None,
         "thresholds": {k: str(v) for k, v in comparison.thresholds.items()},
         "geomean_time_ratio": comparison.geomean_time,
         "cells": cells,
