@@ -91,8 +91,41 @@ def _classes_in(module: ModuleType) -> list[type[Scenario]]:
                 raise ScenarioLoadError(
                     f"{obj.__qualname__} has no `name` (name private base classes _Like_this)"
                 )
+            _check_class(obj)
             found.append(obj)
     return found
+
+
+def _check_class(cls: type[Scenario]) -> None:
+    """A scenario class's declarations have the types poolbench relies on; its methods are plain
+    functions (a generator ``use`` returns at once, its body never run, and would be "timed")."""
+    where = cls.__qualname__
+    if not isinstance(cls.name, str) or not cls.name.strip() or cls.name != cls.name.strip():
+        raise ScenarioLoadError(
+            f"{where}.name must be a non-empty string without surrounding spaces, not {cls.name!r}"
+        )
+    if not isinstance(cls.params, dict) or not all(isinstance(k, str) and k for k in cls.params):
+        raise ScenarioLoadError(
+            f"{where}.params must be a dict of parameter names to defaults, not {cls.params!r}"
+        )
+    choices = cls.choices
+    if not isinstance(choices, dict) or not all(isinstance(v, (tuple, list)) for v in choices.values()):
+        raise ScenarioLoadError(
+            f"{where}.choices must be a dict of parameter names to tuples of allowed values"
+        )
+    if not isinstance(cls.description, str):
+        raise ScenarioLoadError(f"{where}.description must be a string")
+    for method in ("new", "use", "run", "setup", "teardown"):
+        fn = getattr(cls, method, None)
+        if inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
+            raise ScenarioLoadError(
+                f"{where}.{method} is a generator function: calling it would not run its body"
+            )
+        if inspect.iscoroutinefunction(fn):
+            raise ScenarioLoadError(
+                f"{where}.{method} is a coroutine function (async def): calling it would not run its body; "
+                "scenarios are synchronous"
+            )
 
 
 def _module_name_for(path: Path) -> str:
@@ -261,6 +294,11 @@ def discover(
         for path in sorted(folder.glob("*.py")):
             resolved = path.resolve()
             if path.name.startswith("_") or resolved in seen:
+                continue
+            if not path.is_file():  # a FIFO named x.py would block the import forever
+                found.problems.append(
+                    LoadProblem(str(path), "not a regular file (a pipe or a device?): skipped")
+                )
                 continue
             seen.add(resolved)
             builtin = builtins.get(path.stem)

@@ -483,5 +483,14 @@ def check_python(python: str) -> dict[str, Any]:
             f"--python {python} cannot import poolbench ({last})",
             hint=f"install poolbench into that interpreter: {python} -m pip install poolbench",
         )
-    info: dict[str, Any] = json.loads(done.stdout)
-    return info
+    try:
+        info = json.loads(done.stdout)
+        if not isinstance(info, dict) or "python_version" not in info:
+            raise ValueError(done.stdout[:80])
+    except ValueError:
+        raise UsageError(
+            f"--python {python} is not a Python interpreter with poolbench (it answered "
+            f"{done.stdout.strip()[:60]!r} to a Python probe)",
+            hint="give the path of a python executable, e.g. --python ~/.venvs/pb-3.13t/bin/python",
+        ) from None
+    return dict(info)

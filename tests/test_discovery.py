@@ -56,3 +56,51 @@ def test_a_name_defined_twice_is_reported(tmp_path, scenarios_ok):
     shutil.copy(scenarios_ok / "tiny.py", other / "tiny_copy.py")
     found = discover([scenarios_ok, other])
     assert any("already defined" in p.error for p in found.problems)
+
+
+GOOD = """
+from poolbench import Scenario
+
+class Good(Scenario):
+    name = "good"
+
+    def new(self):
+        return []
+
+    def use(self, obj):
+        pass
+"""
+
+
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        ('    name = "bad"\n    params = ["size"]\n', "params must be a dict"),
+        ("    name = 42\n", "name must be a non-empty string"),
+        ('    name = "bad"\n    choices = {"kind": "dict"}\n', "choices must be a dict"),
+        ('    name = "bad"\n    def use(self, obj):\n        yield obj\n', "use is a generator function"),
+        ('    name = "bad"\n    async def use(self, obj):\n        pass\n', "use is a coroutine function"),
+    ],
+)
+def test_a_malformed_scenario_class_is_named_by_its_file_and_the_others_load(tmp_path, body, said):
+    (tmp_path / "good.py").write_text(GOOD)
+    (tmp_path / "bad.py").write_text(
+        "from poolbench import Scenario\n\nclass Bad(Scenario):\n"
+        + body
+        + "    def new(self):\n        return []\n"
+    )
+    found = discover([tmp_path], include_cwd=False, entry_points=False)
+    assert "good" in found.scenarios and "bad" not in found.scenarios
+    [problem] = found.problems
+    assert problem.source.endswith("bad.py") and said in problem.error
+
+
+def test_a_pipe_named_like_a_scenario_file_is_skipped_not_opened(tmp_path):
+    import os
+
+    (tmp_path / "good.py").write_text(GOOD)
+    os.mkfifo(tmp_path / "x.py")  # opening it would block until a writer came
+    found = discover([tmp_path], include_cwd=False, entry_points=False)
+    assert "good" in found.scenarios
+    [problem] = found.problems
+    assert problem.source.endswith("x.py") and "not a regular file" in problem.error

@@ -164,3 +164,11 @@ def test_a_two_interpreter_file_against_a_one_interpreter_file_matches_that_inte
     comparison = compare_results(one, two_interpreter_run, allow_missing=True)
     assert [c.base.pool for c in comparison.cells] == ["none", "sync"]
     assert [c.python for c in comparison.only_cand] == [OTHER, OTHER]
+
+
+@pytest.mark.parametrize("program", ["/bin/true", "/bin/echo"])
+def test_a_python_that_is_not_python_is_bad_input(program):
+    from poolbench.spawn import check_python
+
+    with pytest.raises(UsageError, match="is not a Python interpreter with poolbench"):
+        check_python(program)

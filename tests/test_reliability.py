@@ -70,7 +70,7 @@ def _workers_alive():
     return [p for p in alive if p.status() != psutil.STATUS_ZOMBIE]
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP, "3xSIGTERM"])
 def test_interrupting_a_run_keeps_finished_cells_and_resume_completes_it(scenarios_ok, tmp_path, sig):
     out = tmp_path / "run.json"
     cmd = [sys.executable, "-m", "poolbench", "run", "tiny", "--quick", "-t", "1,2,3,4,5,6",
@@ -85,7 +85,9 @@ def test_interrupting_a_run_keeps_finished_cells_and_resume_completes_it(scenari
         except (OSError, ValueError, KeyError):
             pass
         time.sleep(0.05)
-    proc.send_signal(sig)
+    for one in [signal.SIGTERM] * 3 if sig == "3xSIGTERM" else [sig]:
+        proc.send_signal(one)
+        time.sleep(0.02)
     output, _ = proc.communicate(timeout=60)
     assert proc.returncode == 130, output
     assert "saved in" in output and "--resume" in output

@@ -147,3 +147,21 @@ def test_fuzzed_result_files_load_or_fail_with_a_result_file_error(tmp_path, dat
         return
     for c in loaded.cells:
         assert all(math.isfinite(v) for v in c.values)
+
+
+def test_a_file_larger_than_any_result_is_refused_before_it_is_read(tmp_path):
+    from poolbench.storage import MAX_FILE
+
+    huge = tmp_path / "huge.json"
+    with open(huge, "wb") as f:  # sparse: no disk used
+        f.write(b"{")
+        f.truncate(MAX_FILE + 1)
+    with pytest.raises(ResultFileError, match="larger than any result file"):
+        storage.load(huge)
+
+
+def test_a_file_that_does_not_start_as_a_json_object_is_refused_from_its_first_bytes(tmp_path):
+    odd = tmp_path / "odd.json"
+    odd.write_bytes(b"\n  PK\x03\x04" + b"x" * 10_000)
+    with pytest.raises(ResultFileError, match="expected a JSON object"):
+        storage.load(odd)

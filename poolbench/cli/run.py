@@ -31,9 +31,17 @@ from ._app import (
 )
 from .progress import progress_bar
 
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+"""Signals that end a run as Ctrl-C does, finished work saved: ``kill`` or a cancelled CI job
+(SIGTERM), a closed terminal or SSH session (SIGHUP)."""
 
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    """SIGTERM (a CI job cancelled, ``kill``) ends a run as Ctrl-C does: finished work saved."""
+
+def _stop(signum: int, frame: FrameType | None) -> None:
+    """The handler of :data:`STOP_SIGNALS`: the first raises ``KeyboardInterrupt``, and the ones
+    that follow while the run saves, kills its workers and exits are ignored by the kernel (three
+    quick SIGTERMs ended the run with 143: the default action was back before it had exited)."""
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
     raise KeyboardInterrupt
 
 
@@ -142,12 +150,11 @@ def run(
         layout_seed=layout_seed,
         command=" ".join(["poolbench", *sys.argv[1:]]),
     )
-    previous = signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        with progress_bar() as on_progress:
-            outcome = run_session(request, on_progress=on_progress)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    previous = {sig: signal.signal(sig, _stop) for sig in STOP_SIGNALS}
+    with progress_bar() as on_progress:
+        outcome = run_session(request, on_progress=on_progress)
+    for sig, handler in previous.items():  # left in place on the way out of an interrupted run
+        signal.signal(sig, handler)
     for problem in outcome.discovery.problems:
         warn(f"scenario file {problem.source} did not load: {problem.error}")
     result = outcome.result
