@@ -106,7 +106,7 @@ def exclusive(path: Path) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             raise ResultFileError(
-                f"another poolbench run is writing {path}", hint="wait for it, or write to another --out"
+                f"another poolbench command is writing {path}", hint="wait for it, or write to another --out"
             ) from None
         try:
             yield

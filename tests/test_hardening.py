@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -271,7 +272,49 @@ def test_a_second_run_writing_the_same_file_is_refused(scenarios_ok, tmp_path):
             "run", "tiny", "--quick", "-t", "1", "--scenarios-dir", scenarios_ok, "-o", out, "--force"
         )
     one_clear_line(result)
-    assert "another poolbench run is writing" in result.output
+    assert "another poolbench command is writing" in result.output
+
+
+def test_merge_into_a_file_a_run_is_writing_is_refused(tmp_path):
+    out = tmp_path / "live.json"
+    with storage.exclusive(out):
+        result = invoke("merge", str(DATA / "quick-builtins.json"), "-o", out, "--force")
+    one_clear_line(result)
+    assert "another poolbench command is writing" in result.output and not out.exists()
+
+
+def test_two_files_of_one_name_are_never_drawn_over_each_other(tmp_path):
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        shutil.copy(DATA / "quick-builtins.json", tmp_path / folder / "base.json")
+    result = invoke(
+        "plot", tmp_path / "a" / "base.json", tmp_path / "b" / "base.json", "-o", tmp_path / "figs"
+    )
+    one_clear_line(result)
+    assert "would draw into the same figures" in result.output and not (tmp_path / "figs").exists()
+
+
+def test_figures_of_an_interrupted_run_say_so(tmp_path):
+    from poolbench.render.plots import INCOMPLETE
+
+    result = storage.load(DATA / "quick-builtins.json")
+    result.complete = False
+    drawn = []
+    import matplotlib.figure
+
+    original = matplotlib.figure.Figure.savefig
+
+    def keep(fig, *args, **kwargs):
+        drawn.append([t.get_text() for t in fig.texts])
+        return original(fig, *args, **kwargs)
+
+    from unittest import mock
+
+    from poolbench.render.plots import plot_result
+
+    with mock.patch.object(matplotlib.figure.Figure, "savefig", keep):
+        plot_result(result, tmp_path, "r", ["png"])
+    assert drawn and all(INCOMPLETE in texts for texts in drawn)
 
 
 def test_a_device_or_fifo_is_never_replaced(scenarios_ok, tmp_path):

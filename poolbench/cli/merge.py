@@ -20,5 +20,6 @@ def merge(
 ) -> None:
     """Merge the shard files of one matrix into one result file."""
     merged = merge_results([(path, storage.load(path)) for path in files])
-    storage.save(merged, out, overwrite=force)
+    with storage.exclusive(out):  # a run writing `out` as it goes holds it too
+        storage.save(merged, out, overwrite=force)
     console.print(f"merged {len(files)} file(s), {len(merged.cells)} cells: saved [bold]{plain(out)}[/]")

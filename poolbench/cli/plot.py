@@ -9,7 +9,7 @@ import typer
 
 from .. import storage
 from ..errors import UsageError
-from ._app import app, console, plain, split_list
+from ._app import app, console, plain, split_list, warn
 
 FORMATS = ("png", "svg", "pdf")
 
@@ -38,8 +38,20 @@ def plot(
     """Draw the figures each result has the data for: throughput, speedup, GC, latency, sweeps."""
     formats = check_formats(format)
     loaded = [(path, storage.load(path)) for path in results]
+    targets: dict[Path, Path] = {}
+    for path, _ in loaded:
+        target = (out or path.parent) / path.stem
+        if target in targets:
+            raise UsageError(
+                f"{targets[target]} and {path} would draw into the same figures ({target}-*.png)",
+                hint="plot them one at a time with an --out of their own",
+            )
+        targets[target] = path
     for path, result in loaded:
         from ..render.plots import plot_file
 
-        for written in plot_file(result, path, out, formats):
-            console.print(f"wrote [bold]{plain(written)}[/]")
+        if not result.complete:
+            warn(f"{path} is incomplete (an interrupted run): its figures say so")
+        with storage.exclusive((out or path.parent) / f"{path.stem}-figures"):
+            for written in plot_file(result, path, out, formats):
+                console.print(f"wrote [bold]{plain(written)}[/]")

@@ -385,8 +385,15 @@ def plot_result(result: Result, out_dir: Path, prefix: str, formats: Sequence[st
     for name, make in FIGURES.items():
         fig = make(result, reports)
         if fig is not None:
+            if not result.complete:
+                fig.text(
+                    0.5, 0.0, INCOMPLETE, ha="center", va="top", color="#D55E00", fontsize=10, weight="bold"
+                )
             written += save(fig, out_dir / f"{prefix}-{name}", formats)
     return written
+
+
+INCOMPLETE = "INCOMPLETE: an interrupted run; figures from the processes it finished (poolbench run --resume)"
 
 
 def plot_comparison(comparison: Comparison, out_dir: Path, formats: Sequence[str]) -> list[Path]:
