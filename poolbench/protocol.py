@@ -217,6 +217,8 @@ class Answer:
     """Why a counting process counted nothing (memray missing, say)."""
     interpreter: dict[str, Any] = field(default_factory=dict)
     version: str = ""
+    warnings: list[str] = field(default_factory=list)
+    """What went wrong after the figures were taken (a ``teardown`` that raised or hung)."""
 
     def to_json(self) -> dict[str, Any]:
         out = {k: v for k, v in asdict(self).items() if k not in ("pools", "counts")}
@@ -241,6 +243,7 @@ class Answer:
                 not_counted=data.get("not_counted"),
                 interpreter=data.get("interpreter") or {},
                 version=str(data.get("version", "")),
+                warnings=[str(w) for w in data.get("warnings") or []],
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ProtocolError(f"malformed answer ({type(exc).__name__}: {exc})") from None

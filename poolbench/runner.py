@@ -355,6 +355,7 @@ def _add(pair: _Pair, answer: Answer, seed: int) -> None:
             cell.gc.add(GcStats(gc.ops, gc.collections, gc.pause_total_ns, gc.pause_max_ns, processes=1))
         if answer.interpreter.get("gil_enabled") is False and FREE_THREADED_GC not in cell.warnings:
             cell.warnings.append(FREE_THREADED_GC)
+        cell.warnings.extend(w for w in answer.warnings if w not in cell.warnings)
         hit_rates = [r.hit_rate for r in cell.runs if r.hit_rate is not None]
         cell.hit_rate = statistics.fmean(hit_rates) if hit_rates else None
         peaks = [r.peak_rss_bytes for r in cell.runs if r.peak_rss_bytes is not None]

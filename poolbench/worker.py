@@ -11,9 +11,10 @@ import json
 import os
 import random
 import select
+import signal
 import sys
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, NoReturn
 
@@ -25,6 +26,12 @@ from .protocol import AllocFigures, Answer, CountJob, DoctorJob, MeasureJob, job
 from .scenario import Scenario, SkipScenario
 from .strategies import Strategy, build_strategies
 from .worker_process import PARENT_ENV, die_with_parent
+
+Publish = Callable[[Answer], None]
+
+TEARDOWN_SECONDS = 10.0
+"""How long a scenario's ``teardown`` may take once the answer is written; the worker then
+leaves without it (the figures are in)."""
 
 
 @contextmanager
@@ -39,26 +46,73 @@ def _scenario(job: MeasureJob | CountJob) -> Iterator[tuple[Scenario, list[Strat
         keep.append(layout.shift(job.layout_seed, 1))
         yield scenario, strategies
     finally:
-        scenario.teardown()
         del keep
+        _teardown(scenario)
 
 
-def measure(job: MeasureJob) -> Answer:
-    with _scenario(job) as (scenario, strategies):
+def _teardown(scenario: Scenario) -> None:
+    """``scenario.teardown()``, at most :data:`TEARDOWN_SECONDS` (a ``SIGALRM`` ends it, in the
+    main thread, where a scenario's objects were made: sqlite's connections refuse to close in
+    another). A teardown that hangs no longer costs the figures taken before it: the worker was
+    killed by ``--timeout`` with its answer unwritten, and the cell read "timed out"."""
+
+    def expire(signum: int, frame: object) -> None:
+        raise TeardownHung(f"{type(scenario).__name__}.teardown() still ran after {TEARDOWN_SECONDS:g} s")
+
+    if not hasattr(signal, "setitimer"):  # no interval timer on this platform: unbounded
+        scenario.teardown()
+        return
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, TEARDOWN_SECONDS)
+    try:
+        scenario.teardown()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+class TeardownHung(Exception):
+    pass
+
+
+def _published(job: MeasureJob | CountJob, publish: Publish, make: Callable[..., Answer]) -> Answer:
+    """The answer ``make(scenario, strategies)`` gives, published before the scenario is torn
+    down; a teardown that raises or hangs afterwards adds a warning, and the figures stand."""
+    answer: Answer | None = None
+    try:
+        with _scenario(job) as (scenario, strategies):
+            answer = make(scenario, strategies)
+            publish(answer)
+    except BaseException as exc:
+        if answer is None:
+            raise
+        answer.warnings.append(f"teardown failed after the figures were taken: {type(exc).__name__}: {exc}")
+        publish(answer)
+    assert answer is not None
+    return answer
+
+
+def measure(job: MeasureJob, publish: Publish = lambda answer: None) -> Answer:
+    def make(scenario: Scenario, strategies: list[Strategy]) -> Answer:
         pools = measure_group(
             scenario, strategies, job.threads, job.settings, detail=job.detail, loops=job.loops
         )
-    return Answer(ok=True, pools=pools, interpreter=env.interpreter(), version=__version__)
+        return Answer(ok=True, pools=pools, interpreter=env.interpreter(), version=__version__)
+
+    return _published(job, publish, make)
 
 
-def count(job: CountJob) -> Answer:
+def count(job: CountJob, publish: Publish = lambda answer: None) -> Answer:
     """A counting process: allocations per op of each strategy, nothing timed."""
     if not memray_available():
         return Answer(ok=True, not_counted=unavailable(), interpreter=env.interpreter(), version=__version__)
-    with _scenario(job) as (scenario, strategies):
+
+    def make(scenario: Scenario, strategies: list[Strategy]) -> Answer:
         found = count_group(scenario, strategies, job.threads, job.count_ops)
-    counts = {name: AllocFigures(**figures) for name, figures in found.items()}
-    return Answer(ok=True, counts=counts, interpreter=env.interpreter(), version=__version__)
+        counts = {name: AllocFigures(**figures) for name, figures in found.items()}
+        return Answer(ok=True, counts=counts, interpreter=env.interpreter(), version=__version__)
+
+    return _published(job, publish, make)
 
 
 def doctor(job: DoctorJob) -> Answer:
@@ -80,23 +134,27 @@ def limit_memory(limit: int | None) -> None:
 
 def run_job(data: dict[str, Any]) -> int:
     """Run the job ``data`` describes and write its answer to the file it names; the exit code."""
+
+    def publish(answer: Answer) -> None:
+        tmp = data["out"] + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(answer.to_json(), f)
+        os.replace(tmp, data["out"])
+
     try:
         job = job_from_json(data)
         limit_memory(job.memory_limit)
         if isinstance(job, DoctorJob):
             answer = doctor(job)
         elif isinstance(job, CountJob):
-            answer = count(job)
+            answer = count(job, publish)
         else:
-            answer = measure(job)
+            answer = measure(job, publish)
     except SkipScenario as exc:
         answer = Answer(ok=False, skip=str(exc))
     except BaseException as exc:  # noqa: BLE001 - every failure is reported to the parent
         answer = Answer(ok=False, error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
-    tmp = data["out"] + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(answer.to_json(), f)
-    os.replace(tmp, data["out"])
+    publish(answer)
     return 0 if answer.ok or answer.skip is not None else 3
 
 

@@ -210,3 +210,51 @@ def test_pools_under_stress_never_hand_one_object_to_two_borrowers(strategy, thr
         assert stats.misses <= threads and stats.in_use == 0
     if strategy in ("locked", "queue"):
         assert stats.retained <= 64
+
+
+TEARDOWNS = """
+import time
+from poolbench import Scenario
+
+class Hangs(Scenario):
+    name = "hangs-in-teardown"
+
+    def new(self):
+        return []
+
+    def use(self, obj):
+        pass
+
+    def teardown(self):
+        time.sleep(3600)
+
+class Raises(Hangs):
+    name = "raises-in-teardown"
+
+    def teardown(self):
+        raise RuntimeError("teardown broke")
+"""
+
+
+@pytest.mark.parametrize(
+    ("name", "said"), [("hangs-in-teardown", "TeardownHung"), ("raises-in-teardown", "teardown broke")]
+)
+def test_an_answer_is_written_before_teardown_and_a_bad_teardown_only_warns(
+    tmp_path, monkeypatch, name, said
+):
+    from poolbench import worker
+    from poolbench.planning import plan
+    from poolbench.protocol import REFERENCE, MeasureJob
+    from poolbench.settings import SMOKE
+
+    (tmp_path / "teardowns.py").write_text(TEARDOWNS)
+    found = discover([tmp_path], include_cwd=False, entry_points=False)
+    group = plan(found.lookup([name]), ["sync"], [1], {})[0]
+    job = MeasureJob(scenario=group.ref, params=group.params, threads=1, pools=("none", "sync"), settings=SMOKE,
+                     layout_seed=1, detail=False, loops={"none": 0, "sync": 0, REFERENCE: 0})  # fmt: skip
+    monkeypatch.setattr(worker, "TEARDOWN_SECONDS", 0.3)
+    published = []
+    answer = worker.measure(job, lambda a: published.append(a.to_json()))
+    assert answer.ok and answer.pools["sync"].values  # the figures stand
+    assert published[0]["warnings"] == [] and published[0]["pools"]["sync"]["values"]  # before teardown
+    assert len(published) == 2 and said in published[-1]["warnings"][0]
