@@ -167,3 +167,26 @@ def test_an_80_column_terminal_gets_the_columns_a_verdict_rests_on_and_a_note():
     assert "pooling wins" in narrow and "some columns left out" in narrow
     wide = shown(250)
     assert "peak RSS" in wide and "some columns left out" not in wide
+
+
+def test_show_at_columns_80_keeps_threads_pool_and_verdict_on_every_row():
+    import os
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "poolbench", "show", RESULT],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "80"},
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    rows = [line for line in lines if line.startswith("│") and ("none" in line or "sync" in line)]
+    assert rows
+    for row in rows:
+        cells = [c.strip() for c in row.strip("│").split("│")]
+        assert cells[0].isdigit() and cells[1] in ("none", "sync")  # threads and pool, readable
+        if cells[1] == "sync":
+            assert cells[-1].startswith(("pooling", "no difference", "inconclusive", "unstable")), row

@@ -26,8 +26,11 @@ INTERNAL_ERROR = 3
 def _console(stderr: bool) -> Console:
     console = Console(stderr=stderr)
     if not console.is_terminal:
-        # CI logs and pipes: rich would assume 80 columns and fold tables and messages.
-        console = Console(stderr=stderr, width=200)
+        # CI logs and pipes: rich would assume 80 columns and fold tables and messages; a width
+        # asked for with COLUMNS is kept (``COLUMNS=80 poolbench show F | less``).
+        asked = os.environ.get("COLUMNS", "")
+        width = int(asked) if asked.isdigit() and 20 <= int(asked) <= 1000 else 200
+        console = Console(stderr=stderr, width=width)
     return console
 
 
