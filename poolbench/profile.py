@@ -284,9 +284,14 @@ def _child(spec_path: str) -> int:
     """The child: run the target inside memray's tracker; write how it ended and the GC counts."""
     import gc
     import runpy
+    import signal
 
     import memray
 
+    # The parent stops the program at --timeout with SIGINT; a poolbench started in the background
+    # of a shell inherits SIGINT ignored, and the program then ran on to the kill 15 s later,
+    # its capture (179 MB of a bytearray loop) taking minutes to read.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     spec = json.loads(Path(spec_path).read_text())
     target = Target(**{**spec["target"], "args": tuple(spec["target"]["args"])})
     collections = [0, 0, 0]
