@@ -77,7 +77,9 @@ def count_allocations(team: Team, work: Callable[[], object]) -> dict[str, int] 
     except ImportError:
         return None
     allocating = {getattr(memray.AllocatorType, name) for name in ALLOCATING}
-    with tempfile.TemporaryDirectory(prefix="poolbench-") as tmp:
+    from .spawn import folder_prefix
+
+    with tempfile.TemporaryDirectory(prefix=folder_prefix("count")) as tmp:
         path = Path(tmp) / "allocations.bin"
         tracker = memray.Tracker(path, native_traces=False, trace_python_allocators=True, follow_fork=False)
 

@@ -219,7 +219,10 @@ def run_target(target: Target, *, timeout: float, short: int = SHORT, min_count:
                 "cannot profile: memray has no free-threaded build", hint="use a Python with the GIL"
             )
         raise UsageError("cannot profile: memray is not installed", hint="pip install memray")
-    with tempfile.TemporaryDirectory(prefix="poolbench-profile-") as folder:
+    from .spawn import folder_prefix, remove_stale_folders
+
+    remove_stale_folders()
+    with tempfile.TemporaryDirectory(prefix=folder_prefix("profile")) as folder:
         capture, info = Path(folder, "capture.bin"), Path(folder, "info.json")
         spec = {"target": asdict(target), "capture": str(capture), "info": str(info)}
         spec_path = Path(folder, "spec.json")

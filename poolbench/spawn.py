@@ -65,29 +65,36 @@ KILL_WAIT = 5.0
 """Seconds the parent waits for a killed worker to be reaped before it gives up on it."""
 
 
-_FOLDER_PREFIX = "poolbench-worker-"
 _cleaned = False
 
 
+def folder_prefix(kind: str) -> str:
+    """``poolbench-KIND-PID-``: the prefix of every temporary folder poolbench (or a built-in
+    scenario) makes, named after the process that owns it, so the sweep can tell a dead owner's."""
+    return f"poolbench-{kind}-{os.getpid()}-"
+
+
 def remove_stale_folders() -> None:
-    """Remove the worker folders of poolbench processes that no longer run (a ``kill -9`` gives a
-    parent no chance to remove its own): each folder is named after the pid of the parent that
-    made it. Once per process."""
+    """Remove the temporary folders of poolbench processes that no longer run (a ``kill -9``
+    gives a process no chance to remove its own): workers' folders, counting captures
+    (``allocations.bin``), profiles, the built-in database scenario's files, each named after
+    the pid of the process that made it (:func:`folder_prefix`). Once per process."""
     global _cleaned
     if _cleaned:
         return
     _cleaned = True
-    for folder in Path(tempfile.gettempdir()).glob(f"{_FOLDER_PREFIX}*-*"):
-        pid = folder.name[len(_FOLDER_PREFIX) :].split("-", 1)[0]
-        if not pid.isdigit() or int(pid) == os.getpid():
+    for folder in Path(tempfile.gettempdir()).glob("poolbench-*-*-*"):
+        parts = folder.name.split("-")
+        pid = parts[2] if len(parts) >= 4 else ""
+        if not pid.isdigit() or int(pid) == os.getpid() or not folder.is_dir() or folder.is_symlink():
             continue
         try:
             os.kill(int(pid), 0)
-            continue  # that poolbench still runs
+            continue  # that process still runs
         except ProcessLookupError:
             shutil.rmtree(folder, ignore_errors=True)
-        except PermissionError:
-            continue  # another user's process, alive
+        except (PermissionError, OverflowError):
+            continue  # another user's process, alive (or no pid at all)
 
 
 def _tail(path: Path, limit: int = OUTPUT_CAP) -> str:
@@ -175,7 +182,7 @@ class Launch:
 
     def __init__(self, python: str, job: Job, templates: Templates | None) -> None:
         remove_stale_folders()
-        self.folder = Path(tempfile.mkdtemp(prefix=f"{_FOLDER_PREFIX}{os.getpid()}-"))
+        self.folder = Path(tempfile.mkdtemp(prefix=folder_prefix("worker")))
         try:
             self.out = self.folder / "answer.json"
             spec_path = self.folder / "job.json"

@@ -33,7 +33,8 @@ class DbConnections(Scenario):
             self._setup_sqlite()
 
     def _setup_sqlite(self) -> None:
-        self.tmp = tempfile.mkdtemp(prefix="poolbench-db-")
+        # Named after this worker (poolbench-db-PID-...): a killed worker's files are swept.
+        self.tmp = tempfile.mkdtemp(prefix=f"poolbench-db-{os.getpid()}-")
         path = os.path.join(self.tmp, "bench.sqlite")
         self.connect: Callable[[], Any] = lambda: sqlite3.connect(
             path, timeout=30, check_same_thread=False, isolation_level=None

@@ -346,19 +346,25 @@ def test_fuzzed_scenario_pool_and_file_names_are_exit_2_and_never_a_traceback(na
         assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit)
 
 
-def test_worker_folders_left_by_a_killed_poolbench_are_removed_on_the_next_run(scenarios_ok, tmp_path):
+def test_temporary_folders_left_by_a_killed_poolbench_are_removed_on_the_next_run(scenarios_ok, tmp_path):
     import tempfile
 
     import poolbench.spawn as runner_module
 
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    stale = Path(tempfile.gettempdir()) / f"poolbench-worker-{dead.pid}-abc"
-    stale.mkdir()
-    (stale / "job.json").write_text("{}")
+    tmp = Path(tempfile.gettempdir())
+    stale = [tmp / f"poolbench-{kind}-{dead.pid}-abc" for kind in ("worker", "count", "profile", "db")]
+    for folder in stale:
+        folder.mkdir()
+        (folder / "allocations.bin").write_text("{}")
+    alive = tmp / f"poolbench-count-{os.getppid()}-abc"  # a process that still runs: kept
+    alive.mkdir()
     runner_module._cleaned = False
     result = invoke(
         "run", "tiny", "--quick", "-t", "1", "--scenarios-dir", scenarios_ok, "-o", tmp_path / "r.json"
     )
     assert result.exit_code == 0, result.output
-    assert not stale.exists()
+    assert not any(folder.exists() for folder in stale)
+    assert alive.exists()
+    alive.rmdir()
