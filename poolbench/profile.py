@@ -651,10 +651,25 @@ def _buffer_size(size: int) -> int:
     return size
 
 
-def scaffold(site: Site, name: str) -> str:
-    """The source of a scenario whose ``new()`` makes an object like ``site``'s."""
+MAX_OPS = 10**9
+"""The most operations ``doctor --ops`` and ``profile --ops`` take (a billion: hours of any scenario)."""
+
+
+def check_scaffold_name(name: str) -> Path:
+    """The file ``--scaffold NAME`` would write, checked before anything runs."""
     if not name.replace("-", "_").isidentifier() or name.startswith("-"):
         raise UsageError(f"--scaffold takes a name like my-buffer, not {name!r}")
+    path = Path("scenarios") / f"{name.replace('-', '_')}.py"
+    if path.exists():
+        raise UsageError(f"{path} exists: choose another --scaffold name or remove it")
+    if path.parent.exists() and not path.parent.is_dir():
+        raise UsageError(f"{path.parent} is a file: --scaffold writes into a scenarios folder there")
+    return path
+
+
+def scaffold(site: Site, name: str) -> str:
+    """The source of a scenario whose ``new()`` makes an object like ``site``'s."""
+    check_scaffold_name(name)
     class_name = "".join(part.capitalize() for part in name.replace("-", "_").split("_") if part)
     kind = _kind_of(site)
     size = _buffer_size(site.typical_size)

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -204,3 +205,25 @@ def test_an_installed_scenario_file_still_counts_as_the_users_code(monkeypatch):
     finally:
         _checked.user_code.cache_clear()
     assert found.sites[0].function == "new" and found.sites[0].site.startswith(target.source)
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["-m", "surely_missing.module"], "no module named 'surely_missing.module'"),
+        (["TMP"], "is a folder, not a script"),
+        (["bytes-buffer", "--scaffold", "9bad"], "--scaffold takes a name"),
+        (["bytes-buffer", "--ops", "99999999999999"], "--ops 1 to"),
+    ],
+)
+def test_bad_profile_input_is_exit_2_before_anything_runs(tmp_path, args, said):
+    started = time.monotonic()
+    done = poolbench("profile", *(str(tmp_path) if a == "TMP" else a for a in args))
+    assert done.returncode == 2, done.stderr
+    assert said in done.stderr and "Traceback" not in done.stderr
+    assert time.monotonic() - started < 30  # refused up front, not after a profile
+
+
+def test_doctor_ops_beyond_any_run_is_bad_input():
+    done = poolbench("doctor", "--ops", "99999999999999999999")
+    assert done.returncode == 2 and "--ops takes 1 to" in done.stderr

@@ -27,8 +27,9 @@ def _console(stderr: bool) -> Console:
     console = Console(stderr=stderr)
     if not console.is_terminal:
         # CI logs and pipes: rich would assume 80 columns and fold tables and messages; a width
-        # asked for with COLUMNS is kept (``COLUMNS=80 poolbench show F | less``).
-        asked = os.environ.get("COLUMNS", "")
+        # asked for with COLUMNS is kept for tables (``COLUMNS=80 poolbench show F | less``);
+        # messages are never folded (soft_wrap).
+        asked = os.environ.get("COLUMNS", "") if not stderr else ""
         width = int(asked) if asked.isdigit() and 20 <= int(asked) <= 1000 else 200
         console = Console(stderr=stderr, width=width)
     return console
@@ -46,9 +47,9 @@ def plain(value: object) -> str:
 
 def fail(message: str, *, hint: str | None = None) -> None:
     """Print one red line (and a hint) on stderr; the message and hint are plain text."""
-    errors.print(f"[bold red]error:[/] {plain(message)}", highlight=False)
+    errors.print(f"[bold red]error:[/] {plain(message)}", highlight=False, soft_wrap=True)
     if hint:
-        errors.print(f"[dim]hint:[/] {plain(hint)}", highlight=False)
+        errors.print(f"[dim]hint:[/] {plain(hint)}", highlight=False, soft_wrap=True)
 
 
 def check_timeout(timeout: float) -> float:
@@ -59,7 +60,7 @@ def check_timeout(timeout: float) -> float:
 
 
 def warn(message: str) -> None:
-    errors.print(f"[yellow]warning:[/] {plain(message)}", highlight=False)
+    errors.print(f"[yellow]warning:[/] {plain(message)}", highlight=False, soft_wrap=True)
 
 
 class _Group(TyperGroup):

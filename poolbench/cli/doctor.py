@@ -11,6 +11,7 @@ from ..discovery import discover
 from ..doctor import diagnose_isolated
 from ..errors import UsageError
 from ..planning import check_pools
+from ..profile import MAX_OPS
 from ._app import Pools, ScenarioDirs, app, check_timeout, console, split_list
 
 
@@ -45,8 +46,8 @@ def doctor(
     ] = 300.0,
 ) -> None:
     """Run scenarios under checking pools; report leaks, double puts, dirty reuse, use after put."""
-    if ops < 1:
-        raise UsageError(f"--ops must be at least 1, not {ops}")
+    if not 1 <= ops <= MAX_OPS:
+        raise UsageError(f"--ops takes 1 to {MAX_OPS:,} operations, not {ops}")
     if not 0 <= race < 1:
         raise UsageError(f"--race must be between 0 and 1, not {race:g}")
     check_timeout(timeout)

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from ..errors import UsageError
-from ..profile import MIN_COUNT, SHORT, Profile, Target, run_target, scaffold
+from ..profile import MAX_OPS, MIN_COUNT, SHORT, Profile, Target, check_scaffold_name, run_target, scaffold
 from ._app import Params, ScenarioDirs, app, check_timeout, console, warn
 
 
@@ -62,13 +62,20 @@ def profile(
     """
     if top < 1:
         raise UsageError(f"--top must be at least 1, not {top}")
-    if short < 1 or min_count < 1 or ops < 1:
-        raise UsageError("--short, --min-count and --ops take whole numbers of at least 1")
+    if short < 1 or min_count < 1 or not 1 <= ops <= MAX_OPS:
+        raise UsageError(f"--short and --min-count take whole numbers of at least 1, --ops 1 to {MAX_OPS:,}")
     check_timeout(timeout)
+    if scaffold_name:
+        check_scaffold_name(scaffold_name)  # before the program runs, not after
     args = tuple(ctx.args)
     if module:
+        _check_module(target)
         spec = Target("module", target, args)
     elif target.endswith(".py") or os.sep in target or Path(target).is_file():
+        if Path(target).is_dir():
+            raise UsageError(
+                f"{target} is a folder, not a script", hint="name a .py file, or -m for a module"
+            )
         if not Path(target).is_file():
             raise UsageError(f"no such script: {target}")
         spec = Target("script", os.path.abspath(target), args)
@@ -114,13 +121,29 @@ def _scenario_target(
     return Target("scenario", name, scenario=ref.to_json(), params=params, pool=pool, ops=ops, source=source)
 
 
+def _check_module(name: str) -> None:
+    """``-m NAME`` must name an importable module, found as ``python -m`` finds it (from here)."""
+    import importlib.util
+    import sys
+
+    sys.path.insert(0, os.getcwd())
+    try:
+        found = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        found = None
+    finally:
+        sys.path.pop(0)
+    if found is None:
+        raise UsageError(
+            f"no module named {name!r}", hint="-m takes a module importable from here, e.g. -m myapp.server"
+        )
+
+
 def _write_scaffold(result: Profile, name: str) -> None:
     best = next((s for s in result.sites if s.candidate), None)
     if best is None:
         raise UsageError("no candidate to scaffold: no site is frequent, short-lived and uniform")
-    path = Path("scenarios") / f"{name.replace('-', '_')}.py"
-    if path.exists():
-        raise UsageError(f"{path} exists: choose another --scaffold name or remove it")
+    path = check_scaffold_name(name)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(scaffold(best, name))
     console.print(
