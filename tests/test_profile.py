@@ -210,7 +210,7 @@ def test_an_installed_scenario_file_still_counts_as_the_users_code(monkeypatch):
 @pytest.mark.parametrize(
     ("args", "said"),
     [
-        (["-m", "surely_missing.module"], "no module named 'surely_missing.module'"),
+        (["-m", "surely_missing.module"], "no module named 'surely_missing'"),
         (["TMP"], "is a folder, not a script"),
         (["bytes-buffer", "--scaffold", "9bad"], "--scaffold takes a name"),
         (["bytes-buffer", "--ops", "99999999999999"], "--ops 1 to"),

@@ -122,20 +122,23 @@ def _scenario_target(
 
 
 def _check_module(name: str) -> None:
-    """``-m NAME`` must name an importable module, found as ``python -m`` finds it (from here)."""
+    """``-m NAME`` must name a module found as ``python -m`` finds it (from here). Only its
+    top-level package is looked up: finding ``a.b`` would import ``a``, running the user's code in
+    poolbench's own process; a missing submodule is reported by the profiled run."""
     import importlib.util
     import sys
 
+    top = name.split(".", 1)[0]
     sys.path.insert(0, os.getcwd())
     try:
-        found = importlib.util.find_spec(name)
+        found = importlib.util.find_spec(top) if top.isidentifier() else None
     except (ImportError, ValueError):
         found = None
     finally:
         sys.path.pop(0)
     if found is None:
         raise UsageError(
-            f"no module named {name!r}", hint="-m takes a module importable from here, e.g. -m myapp.server"
+            f"no module named {top!r}", hint="-m takes a module importable from here, e.g. -m myapp.server"
         )
 
 
