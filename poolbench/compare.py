@@ -262,7 +262,7 @@ def _cpus(result: Result) -> int:
     return count if isinstance(count, int) and count > 0 else 1 << 30
 
 
-def _untested_if_oversubscribed(figures: _Sampled, cell: Cell, cpus: int) -> _Sampled:
+def _untested_if_busy(figures: _Sampled, cell: Cell, cpus: int) -> _Sampled:
     """Time of a cell that keeps every CPU busy, and speedup of one with more threads than CPUs,
     are shown, not tested: the host's other work (the run's own parent, other tenants) then
     preempts the cell's threads, and normalizing by the reference workload cancels a machine
@@ -392,13 +392,13 @@ def compare_results(
                 cand=statistics.median(raw_c) if raw_c else None,
                 note=note,
             )
-            sampled.append((i, _untested_if_oversubscribed(figures, b, cpus), True))
+            sampled.append((i, _untested_if_busy(figures, b, cpus), True))
         if "speedup" in metrics and b.pool != "none":
             figures = sample_metric("speedup", b.ratios_by_run, c.ratios_by_run)
             said = _verdicts(b, c, base_looks, cand_looks)
             note = "; ".join(n for n in (figures.note, said) if n)
             figures = dataclasses.replace(figures, note=note)
-            sampled.append((i, _untested_if_oversubscribed(figures, b, cpus), False))
+            sampled.append((i, _untested_if_busy(figures, b, cpus), False))
     tested = [s.shift.p_value for _, s, _ in sampled if s.shift is not None]
     out.tests = len(tested)
     adjusted = iter(holm(tested))

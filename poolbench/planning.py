@@ -11,7 +11,7 @@ from typing import Any
 
 from .discovery import ScenarioRef
 from .errors import UsageError
-from .params import resolve
+from .params import format_params, resolve
 from .pools import STRATEGIES, plugins
 from .scenario import Scenario
 
@@ -75,15 +75,15 @@ def plan(
     groups: list[Group] = []
     for ref, cls in scenarios:
         keys = [k for k in grid if k in cls.default_params()]
-        seen: list[dict[str, Any]] = []
+        seen: set[str] = set()
         for combo in itertools.product(*(grid[k] for k in keys)):
             params = resolve(
                 ref.name, cls.default_params(), cls.choices, dict(zip(keys, combo, strict=False))
             )
             # -p size=16,16 or -p size=1KiB -p size=1024 name one cell twice: measured once (two
             # cells with one key would make a file that no reader accepts).
-            if params not in seen:
-                seen.append(params)
+            if format_params(params) not in seen:
+                seen.add(format_params(params))
                 groups.extend(Group(ref, params, t, pools_) for t in threads_)
     return groups
 

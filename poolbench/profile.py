@@ -655,10 +655,14 @@ MAX_OPS = 10**9
 """The most operations ``doctor --ops`` and ``profile --ops`` take (a billion: hours of any scenario)."""
 
 
-def check_scaffold_name(name: str) -> Path:
-    """The file ``--scaffold NAME`` would write, checked before anything runs."""
+def _check_name(name: str) -> None:
     if not name.replace("-", "_").isidentifier() or name.startswith("-"):
         raise UsageError(f"--scaffold takes a name like my-buffer, not {name!r}")
+
+
+def check_scaffold_name(name: str) -> Path:
+    """The file ``--scaffold NAME`` would write, checked before anything runs."""
+    _check_name(name)
     path = Path("scenarios") / f"{name.replace('-', '_')}.py"
     if path.exists():
         raise UsageError(f"{path} exists: choose another --scaffold name or remove it")
@@ -669,7 +673,7 @@ def check_scaffold_name(name: str) -> Path:
 
 def scaffold(site: Site, name: str) -> str:
     """The source of a scenario whose ``new()`` makes an object like ``site``'s."""
-    check_scaffold_name(name)
+    _check_name(name)
     class_name = "".join(part.capitalize() for part in name.replace("-", "_").split("_") if part)
     kind = _kind_of(site)
     size = _buffer_size(site.typical_size)

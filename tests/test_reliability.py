@@ -258,3 +258,14 @@ def test_an_answer_is_written_before_teardown_and_a_bad_teardown_only_warns(
     assert answer.ok and answer.pools["sync"].values  # the figures stand
     assert published[0]["warnings"] == [] and published[0]["pools"]["sync"]["values"]  # before teardown
     assert len(published) == 2 and said in published[-1]["warnings"][0]
+
+
+def test_a_run_that_fails_before_measuring_leaves_the_callers_signal_handlers(scenarios_ok):
+    from typer.testing import CliRunner
+
+    from poolbench.cli import app
+
+    before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGHUP)
+    out = CliRunner().invoke(app, ["run", "no-such-scenario", "--quick"])
+    assert out.exit_code == 2
+    assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGHUP)) == before

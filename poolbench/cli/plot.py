@@ -47,11 +47,11 @@ def plot(
                 hint="plot them one at a time with an --out of their own",
             )
         targets[target] = path
-    for path, result in loaded:
-        from ..render.plots import plot_file
+    from ..render.plots import plot_file
 
+    for (path, result), target in zip(loaded, targets, strict=True):
         if not result.complete:
             warn(f"{path} is incomplete (an interrupted run): its figures say so")
-        with storage.exclusive((out or path.parent) / f"{path.stem}-figures"):
+        with storage.exclusive(target.with_name(f"{target.name}-figures")):
             for written in plot_file(result, path, out, formats):
                 console.print(f"wrote [bold]{plain(written)}[/]")

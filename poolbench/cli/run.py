@@ -151,10 +151,13 @@ def run(
         command=" ".join(["poolbench", *sys.argv[1:]]),
     )
     previous = {sig: signal.signal(sig, _stop) for sig in STOP_SIGNALS}
-    with progress_bar() as on_progress:
-        outcome = run_session(request, on_progress=on_progress)
-    for sig, handler in previous.items():  # left in place on the way out of an interrupted run
-        signal.signal(sig, handler)
+    try:
+        with progress_bar() as on_progress:
+            outcome = run_session(request, on_progress=on_progress)
+    finally:
+        if signal.getsignal(signal.SIGTERM) is _stop:  # a stop signal's SIG_IGN stays to the exit
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
     for problem in outcome.discovery.problems:
         warn(f"scenario file {problem.source} did not load: {problem.error}")
     result = outcome.result
