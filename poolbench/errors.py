@@ -11,6 +11,9 @@ in one place and turns it into a red line, an optional hint and exit code 2::
     ├── Interrupted                Ctrl-C or SIGTERM during a run (exit 130; cells so far saved)
     ├── ProfileFailed              ``profile`` recorded nothing usable (exit 1)
     └── PoolError                  raised by the pools in :mod:`poolbench.pools`
+
+    Stopped (a KeyboardInterrupt)  SIGTERM or SIGHUP: the CLI raises it; everything that handles
+                                   Ctrl-C handles it, and what must end quickly can tell it apart
         ├── PoolTimeout            no object became free within the timeout (bounded pool)
         ├── PoolClosed             the pool was closed
         └── PoolMisuse             a double put detected by a pool that must keep its bound
@@ -59,6 +62,15 @@ class ProfileFailed(PoolbenchError):
     """``poolbench profile`` recorded nothing usable (the program died before the first record)."""
 
     exit_code = 1
+
+
+class Stopped(KeyboardInterrupt):
+    """A stop signal (``kill``, a cancelled CI job, a closed terminal): Ctrl-C's path, but
+    nothing more is worth waiting for (``profile`` skips reading what the program recorded)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
 
 
 class PoolError(PoolbenchError):

@@ -50,7 +50,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ProfileFailed, UsageError
+from .errors import ProfileFailed, Stopped, UsageError
 
 SHORT = 16
 """An allocation freed within this many visits of its line is short-lived (``--short``)."""
@@ -171,6 +171,8 @@ class Profile:
     short: int
     sites: list[Site]
     estimate: Estimate
+    left_running: int = 0
+    """Processes the program started and left running when it ended (poolbench ended them)."""
 
     @property
     def ok(self) -> bool:
@@ -194,6 +196,7 @@ class Profile:
             "allocations": self.allocations,
             "bytes": self.bytes,
             "gc_collections": self.gc_collections,
+            "left_running": self.left_running,
             "short_lived_within": self.short,
             "estimate": asdict(self.estimate),
             "sites": [s.to_json() for s in shown],
@@ -233,20 +236,26 @@ def run_target(target: Target, *, timeout: float, short: int = SHORT, min_count:
             program_output: int | None = sys.stderr.fileno()
         except (AttributeError, OSError, ValueError):
             program_output = None  # stderr is not a file (a test runner's capture)
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "poolbench.profile", str(spec_path)],
-            stdout=program_output,
-            start_new_session=True,
-        )
-        stopped = None
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            stopped = f"stopped after the --timeout of {timeout:g} s"
-            _interrupt(proc)
-        except KeyboardInterrupt:
-            stopped = "interrupted (Ctrl-C)"
-            _interrupt(proc)
+        with _Descendants() as descendants:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "poolbench.profile", str(spec_path)],
+                stdout=program_output,
+                start_new_session=True,
+            )
+            stopped = None
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                stopped = f"stopped after the --timeout of {timeout:g} s"
+                _interrupt(proc)
+            except Stopped:
+                _interrupt(proc, grace=2.0)
+                raise  # a stop signal: nothing is read, the folder goes with the with-block
+            except KeyboardInterrupt:
+                stopped = "interrupted (Ctrl-C)"
+                _interrupt(proc)
+            finally:
+                left = descendants.end(proc.pid)
         seconds = time.perf_counter() - started
         # What the child wrote when the program ended: how, and the collections.
         written = json.loads(info.read_text()) if info.exists() else {}
@@ -254,26 +263,107 @@ def run_target(target: Target, *, timeout: float, short: int = SHORT, min_count:
         if not capture.exists() or capture.stat().st_size == 0:
             raise ProfileFailed(f"nothing was recorded: the program {ended}")
         try:
-            return analyze(
+            result = analyze(
                 capture, target.describe(), ended, seconds, written.get("gc", [0, 0, 0]), short,
                 frozenset([os.path.realpath(target.source)] if target.source else []), min_count=min_count,
             )  # fmt: skip
         except OSError as exc:
             raise ProfileFailed(f"the recording could not be read ({exc}): the program {ended}") from None
+        result.left_running = left
+        return result
 
 
-def _interrupt(proc: subprocess.Popen[bytes]) -> None:
+def _interrupt(proc: subprocess.Popen[bytes], grace: float = 15.0) -> None:
     """Ctrl-C the program (its ``finally`` blocks and memray's tracker close the recording), then
-    kill it if it does not stop."""
+    kill it if it does not stop within ``grace`` seconds."""
     try:
         os.killpg(proc.pid, signal.SIGINT)
-        proc.wait(15)
+        proc.wait(grace)
     except (subprocess.TimeoutExpired, ProcessLookupError):
         try:
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
         proc.wait()
+
+
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+class _Descendants:
+    """Every process the profiled program starts ends with it.
+
+    Those that stay in its process group (a plain ``fork`` or ``subprocess``) are killed with the
+    group; those that left it (``setsid``, a daemon's double fork) are orphans, which Linux hands to
+    this process while it is a child subreaper (``PR_SET_CHILD_SUBREAPER``) rather than to init,
+    so they are found among this process's children and killed too. Elsewhere only the group is.
+    """
+
+    def __enter__(self) -> _Descendants:
+        import psutil  # type: ignore[import-untyped]
+
+        self._before = {p.pid for p in psutil.Process().children(recursive=True)}
+        self._reaper = _subreaper(True)
+        return self
+
+    def end(self, group: int) -> int:
+        """Kill what is left of ``group`` and every new descendant (reaping the orphans, which are
+        this process's children now); how many were still running."""
+        import psutil
+
+        me = psutil.Process()
+        left = {
+            p.pid for p in psutil.process_iter() if p.pid != group and _pgid(p.pid) == group and _alive(p)
+        }
+        for _ in range(20):  # a killed process's own children are orphaned, and found, a round later
+            try:
+                os.killpg(group, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            strays = [p for p in me.children(recursive=True) if p.pid not in self._before]
+            if not strays:
+                break
+            for p in strays:
+                if _alive(p):
+                    left.add(p.pid)
+                try:
+                    p.kill()
+                except psutil.Error:
+                    pass
+            psutil.wait_procs(strays, timeout=1)
+        return len(left)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._reaper:
+            _subreaper(False)
+
+
+def _subreaper(on: bool) -> bool:
+    """Make this process a child subreaper (or stop); False where the platform has no such thing."""
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    try:
+        return bool(ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, int(on), 0, 0, 0) == 0)
+    except (OSError, AttributeError):
+        return False
+
+
+def _alive(process: Any) -> bool:
+    import psutil
+
+    try:
+        return bool(process.status() != psutil.STATUS_ZOMBIE)
+    except psutil.Error:
+        return False
+
+
+def _pgid(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except (ProcessLookupError, PermissionError):
+        return None
 
 
 def _died(code: int) -> str:

@@ -60,13 +60,30 @@ def dumps(result: Result, *, compact: bool = False) -> str:
     return json.dumps(to_json(result), indent=None if compact else 1, allow_nan=False) + "\n"
 
 
+def make_folder(folder: Path) -> None:
+    """``mkdir -p folder``, naming the file in the way when a part of it is one (``-o notes.txt/x.json``
+    said "File exists" of a folder that did not)."""
+    for part in [folder, *folder.parents]:
+        if part.exists():
+            if not part.is_dir():
+                raise ResultFileError(
+                    f"{part} is a file, not a folder",
+                    hint=f"name a path whose folders are folders, not {part}",
+                )
+            break
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ResultFileError(f"cannot make the folder {folder}: {exc.strerror or exc}") from None
+
+
 def write_atomic(path: Path, text: str, *, durable: bool = True) -> None:
     """Write to a temporary file in the same folder, then rename it over ``path``.
 
     A crash or a full disk leaves the earlier file (if any) untouched. ``durable`` also waits for
     the disk (``fsync``) before the rename, so that not even a power cut can leave a torn file.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes it private; results are ordinary files
@@ -96,8 +113,8 @@ def exclusive(path: Path) -> Iterator[None]:
     instead of both printing "saved" while one run's cells are lost (an ``flock`` on a ``.lock``
     file beside it, released when this process ends however it ends)."""
     lock = path.with_name(f".{path.name}.lock")
+    make_folder(lock.parent)
     try:
-        lock.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as exc:
         raise ResultFileError(f"cannot write {path}: {exc.strerror or exc}") from None

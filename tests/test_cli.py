@@ -190,3 +190,29 @@ def test_show_at_columns_80_keeps_threads_pool_and_verdict_on_every_row():
         assert cells[0].isdigit() and cells[1] in ("none", "sync")  # threads and pool, readable
         if cells[1] == "sync":
             assert cells[-1].startswith(("pooling", "no difference", "inconclusive", "unstable")), row
+
+
+def test_show_piped_at_an_80_column_terminal_fits_that_terminal():
+    """``poolbench show F | less`` at a terminal: stdout is a pipe, stderr the terminal, whose
+    width the table takes (it was 200 columns, folded by the terminal into unreadable rows)."""
+    import fcntl
+    import os
+    import pty
+    import struct
+    import subprocess
+    import sys
+    import termios
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    try:
+        done = subprocess.run([sys.executable, "-m", "poolbench", "show", RESULT],
+                              stdout=subprocess.PIPE, stderr=follower, text=True, env=env)  # fmt: skip
+    finally:
+        os.close(follower)
+        os.close(leader)
+    assert done.returncode == 0
+    lines = done.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert any(line.startswith("│") and "sync" in line and "pooling wins" in line for line in lines)

@@ -368,3 +368,87 @@ def test_temporary_folders_left_by_a_killed_poolbench_are_removed_on_the_next_ru
     assert not any(folder.exists() for folder in stale)
     assert alive.exists()
     alive.rmdir()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["run", "tiny", "--quick", "-t", "1", "-o", "notes.txt/r.json"],
+        ["merge", RESULT, "-o", "notes.txt/deep/m.json"],
+        ["plot", RESULT, "-o", "notes.txt/figs"],
+    ],
+)
+def test_a_file_where_a_folder_should_be_is_named(scenarios_ok, tmp_path, args):
+    (tmp_path / "notes.txt").write_text("mine")
+    result = invoke(*args, *(["--scenarios-dir", scenarios_ok] if args[0] == "run" else []))
+    one_clear_line(result)
+    assert "notes.txt is a file, not a folder" in result.output and "File exists" not in result.output
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+# Anything run saves, every reader reads -----------------------------------------------------------
+
+PARAMS_SCENARIO = """
+from poolbench import Scenario
+
+
+class Tagged(Scenario):
+    name = "tagged"
+    params = {"size": 8, "tag": "x", "ratio": 0.5, "flag": False}
+
+    def new(self):
+        return [0] * self.params["size"]
+
+    def use(self, obj):
+        obj[0] = len(self.params["tag"])
+"""
+
+INT_TEXT = st.sampled_from(["8", " 8", "8 ", "0x8", "1KiB", "1024", "1k", "16", "-1", "", " ", "8.5", "１６"])
+STR_TEXT = st.text(alphabet=st.sampled_from("ab [/]\\\u00e9\u202e\u4e2d\U0001f600\x00\t:;%'\"="), max_size=8)
+FLOAT_TEXT = st.sampled_from(["0.5", "0.50", ".5", "1e-3", "nan", "inf", "2", ""])
+BOOL_TEXT = st.sampled_from(["true", "True", "1", "yes", "false", "0", "no", "maybe", ""])
+ASSIGNMENT = st.one_of(
+    st.lists(INT_TEXT, min_size=1, max_size=4).map(lambda v: "size=" + ",".join(v)),
+    st.lists(STR_TEXT, min_size=1, max_size=4).map(lambda v: "tag=" + ",".join(v)),
+    st.lists(FLOAT_TEXT, min_size=1, max_size=3).map(lambda v: "ratio=" + ",".join(v)),
+    st.lists(BOOL_TEXT, min_size=1, max_size=3).map(lambda v: "flag=" + ",".join(v)),
+)
+
+
+@settings(max_examples=25, deadline=None)
+@given(assignments=st.lists(ASSIGNMENT, min_size=1, max_size=3))
+def test_anything_run_saves_every_reader_reads(assignments):
+    """-p values with duplicates (``16`` and ``0x10``), empties, unicode and markup: either one line
+    of bad input (exit 2), or a saved file that show, compare, merge and plot all read."""
+    import tempfile
+
+    from poolbench.errors import UsageError
+    from poolbench.session import RunRequest, run_session
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        (folder / "scenarios").mkdir()
+        (folder / "scenarios" / "tagged.py").write_text(PARAMS_SCENARIO)
+        out = folder / "r.json"
+        request = RunRequest(scenarios=["tagged"], pools=["none", "sync"], threads=[1],
+                             params=assignments, mode="smoke", out=out,
+                             scenario_dirs=[folder / "scenarios"])  # fmt: skip
+        try:
+            run_session(request)
+        except UsageError as exc:
+            assert not out.exists()
+            cli = invoke("run", "tagged", "--scenarios-dir", folder / "scenarios", "-o", out,
+                         *[a for item in assignments for a in ("-p", item)])  # fmt: skip
+            one_clear_line(cli)
+            assert exc.message in cli.output.replace("\n", "")
+            return
+        saved = storage.load(out)
+        assert saved.complete and saved.cells
+        assert all(c.status == "ok" for c in saved.cells), [c.error for c in saved.cells]
+        for args in (["show", out], ["show", out, "--format", "csv"], ["show", out, "--format", "markdown"],
+                     ["compare", out, out], ["merge", out, "-o", folder / "m.json"],
+                     ["plot", out, "-o", folder / "figs"]):  # fmt: skip
+            result = invoke(*args)
+            assert result.exit_code == 0, (args, result.output)
+        figures = list((folder / "figs").iterdir())
+        assert figures and all(f.parent == folder / "figs" for f in figures)

@@ -177,7 +177,7 @@ def test_a_plot_that_cannot_be_written_is_one_line_and_exit_2(service, tmp_path)
     (tmp_path / "taken").write_text("a file, not a folder")
     done = poolbench("profile", str(service), "--plot", str(tmp_path / "taken" / "sites.png"), "--top", "2")
     assert done.returncode == 2, done.stderr
-    assert "taken is a file: figures need a folder" in done.stderr and "Traceback" not in done.stderr
+    assert "taken is a file, not a folder" in done.stderr and "Traceback" not in done.stderr
 
 
 def test_without_memray_profile_says_so(monkeypatch):
@@ -227,3 +227,82 @@ def test_bad_profile_input_is_exit_2_before_anything_runs(tmp_path, args, said):
 def test_doctor_ops_beyond_any_run_is_bad_input():
     done = poolbench("doctor", "--ops", "99999999999999999999")
     assert done.returncode == 2 and "--ops takes 1 to" in done.stderr
+
+
+def _running(pids):
+    import psutil
+
+    alive = []
+    for pid in pids:
+        try:
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                alive.append(pid)
+        except psutil.NoSuchProcess:
+            pass
+    return alive
+
+
+FORKER = """
+import os, subprocess, sys, time
+pids = open(sys.argv[1], "w")
+# one child in the program's process group, one that leaves it, and a daemon (double fork + setsid)
+for code in ["import time; time.sleep(300)", "import os, time; os.setsid(); time.sleep(300)"]:
+    print(subprocess.Popen([sys.executable, "-c", code]).pid, file=pids, flush=True)
+if os.fork() == 0:
+    os.setsid()
+    grandchild = os.fork()
+    if grandchild == 0:
+        time.sleep(300)
+    else:
+        print(grandchild, file=pids, flush=True)
+    os._exit(0)
+time.sleep(0.5)
+x = [bytearray(100) for _ in range(10)]
+"""
+
+
+def test_every_process_a_profiled_program_leaves_running_is_ended(tmp_path):
+    script, pids = tmp_path / "forker.py", tmp_path / "pids"
+    script.write_text(FORKER)
+    done = poolbench("profile", str(script), "--format", "json", "--", str(pids))
+    assert done.returncode == 0, done.stderr
+    started = [int(line) for line in pids.read_text().split()]
+    assert len(started) == 3
+    time.sleep(0.2)
+    assert _running(started) == []
+    assert json.loads(done.stdout)["left_running"] == 3
+    assert "left 3 process(es) running" in done.stderr
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGHUP"])
+def test_a_stop_signal_during_profile_ends_the_program_and_its_folder(tmp_path, sig):
+    import os
+    import signal
+
+    script, pids = tmp_path / "slow.py", tmp_path / "pids"
+    script.write_text(
+        "import os, sys, time\nopen(sys.argv[1], 'w').write(str(os.getpid()))\n"
+        "while True:\n    b = bytearray(1024)\n    time.sleep(0.001)\n"
+    )
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "poolbench", "profile", str(script), "--", str(pids)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not pids.exists() or not pids.read_text():
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.05)
+    proc.send_signal(getattr(signal, sig))
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err
+    assert _running([int(pids.read_text())]) == []
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("poolbench-")] == []
+
+
+def test_a_script_that_does_not_compile_is_bad_input_named_by_its_line(tmp_path):
+    script = tmp_path / "broken.py"
+    script.write_text("x = 1\n\ndef f(:\n    pass\n")
+    done = poolbench("profile", str(script))
+    assert done.returncode == 2 and f"{script}: invalid syntax (line 3)" in done.stderr
+    assert "importlib" not in done.stderr and "allocations" not in done.stdout

@@ -54,7 +54,7 @@ def test_an_unwritable_output_is_one_clear_error_before_anything_runs(scenarios_
     blocker.write_text("not a folder")
     from poolbench.errors import ResultFileError
 
-    with pytest.raises(ResultFileError, match="cannot write"):
+    with pytest.raises(ResultFileError, match=r"file\.txt is a file, not a folder"):
         run_session(request(scenarios_ok, tmp_path, "tiny", out=blocker / "out.json"))
 
 

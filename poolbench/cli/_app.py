@@ -26,13 +26,23 @@ INTERNAL_ERROR = 3
 def _console(stderr: bool) -> Console:
     console = Console(stderr=stderr)
     if not console.is_terminal:
-        # CI logs and pipes: rich would assume 80 columns and fold tables and messages; a width
-        # asked for with COLUMNS is kept for tables (``COLUMNS=80 poolbench show F | less``);
-        # messages are never folded (soft_wrap).
+        # Pipes and CI logs: a width asked for with COLUMNS is kept for tables
+        # (``COLUMNS=120 poolbench show F > f.txt``); else, piped at a terminal (``show F | less``,
+        # stderr still the terminal), that terminal's width, as rich gives a terminal; else (a CI
+        # log) 200, where rich would assume 80 and fold the tables. Messages are never folded
+        # (soft_wrap).
         asked = os.environ.get("COLUMNS", "") if not stderr else ""
-        width = int(asked) if asked.isdigit() and 20 <= int(asked) <= 1000 else 200
+        width = int(asked) if asked.isdigit() and 20 <= int(asked) <= 1000 else _terminal_width() or 200
         console = Console(stderr=stderr, width=width)
     return console
+
+
+def _terminal_width() -> int | None:
+    """The width of the terminal on stderr, if stderr is one."""
+    try:
+        return os.get_terminal_size(2).columns if os.isatty(2) else None
+    except OSError:
+        return None
 
 
 console = _console(stderr=False)
@@ -65,12 +75,15 @@ def warn(message: str) -> None:
 
 class _Group(TyperGroup):
     """The one error boundary: a :class:`PoolbenchError` is a red line and its exit code (2 for
-    bad input); Ctrl-C outside a run is exit 130; anything else is a bug of poolbench's, exit 3
+    bad input); Ctrl-C, SIGTERM or SIGHUP outside a run is exit 130; anything else is a bug of poolbench's, exit 3
     with a pointer to report it (``POOLBENCH_DEBUG=1`` shows the traceback)."""
 
     def invoke(self, ctx: Any) -> Any:
+        from ._signals import stop_signals
+
         try:
-            return super().invoke(ctx)
+            with stop_signals():
+                return super().invoke(ctx)
         except PoolbenchError as exc:
             fail(exc.message, hint=exc.hint)
             raise typer.Exit(exc.exit_code) from None

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import signal
 import sys
 from pathlib import Path
-from types import FrameType
 from typing import Annotated
 
 import typer
@@ -30,19 +28,6 @@ from ._app import (
     warn,
 )
 from .progress import progress_bar
-
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
-"""Signals that end a run as Ctrl-C does, finished work saved: ``kill`` or a cancelled CI job
-(SIGTERM), a closed terminal or SSH session (SIGHUP)."""
-
-
-def _stop(signum: int, frame: FrameType | None) -> None:
-    """The handler of :data:`STOP_SIGNALS`: the first raises ``KeyboardInterrupt``, and the ones
-    that follow while the run saves, kills its workers and exits are ignored by the kernel (three
-    quick SIGTERMs ended the run with 143: the default action was back before it had exited)."""
-    for sig in STOP_SIGNALS:
-        signal.signal(sig, signal.SIG_IGN)
-    raise KeyboardInterrupt
 
 
 def _memory_limit(text: str | None) -> int | None:
@@ -150,14 +135,8 @@ def run(
         layout_seed=layout_seed,
         command=" ".join(["poolbench", *sys.argv[1:]]),
     )
-    previous = {sig: signal.signal(sig, _stop) for sig in STOP_SIGNALS}
-    try:
-        with progress_bar() as on_progress:
-            outcome = run_session(request, on_progress=on_progress)
-    finally:
-        if signal.getsignal(signal.SIGTERM) is _stop:  # a stop signal's SIG_IGN stays to the exit
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+    with progress_bar() as on_progress:
+        outcome = run_session(request, on_progress=on_progress)
     for problem in outcome.discovery.problems:
         warn(f"scenario file {problem.source} did not load: {problem.error}")
     result = outcome.result

@@ -20,6 +20,7 @@ from ..errors import ResultFileError
 from ..params import format_params
 from ..report import CellReport, report
 from ..result import Cell, Result
+from ..storage import make_folder
 from .format import size, where
 
 # Okabe-Ito: distinguishable with every common form of colour blindness.
@@ -363,9 +364,7 @@ def save(fig: Any, stem: Path, formats: Sequence[str]) -> list[Path]:
     labelled ``v1.2`` must not send every figure to ``...-v1.png``."""
     folder = stem.parent
     try:
-        if folder.exists() and not folder.is_dir():
-            raise ResultFileError(f"{folder} is a file: figures need a folder", hint="name a folder for them")
-        folder.mkdir(parents=True, exist_ok=True)
+        make_folder(folder)
         paths = []
         for fmt in formats:
             path = folder / f"{stem.name}.{fmt}"
