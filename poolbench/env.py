@@ -75,3 +75,35 @@ def machine() -> dict[str, Any]:
         "cpu_count": os.cpu_count() or 0,
         "cpu_model": cpu_model(),
     }
+
+
+def check_python(python: str) -> dict[str, Any]:
+    """The interpreter ``--python`` names must exist and import poolbench's worker: what it is."""
+    import json
+    import subprocess
+
+    from . import processes
+    from .errors import UsageError
+
+    probe = "import json, poolbench.env as e; print(json.dumps(e.interpreter()))"
+    try:
+        done = processes.probe([python, "-P", "-c", probe], timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise UsageError(f"cannot run --python {python}: {exc}") from None
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise UsageError(
+            f"--python {python} cannot import poolbench ({last})",
+            hint=f"install poolbench into that interpreter: {python} -m pip install poolbench",
+        )
+    try:
+        info = json.loads(done.stdout)
+        if not isinstance(info, dict) or "python_version" not in info:
+            raise ValueError(done.stdout[:80])
+    except ValueError:
+        raise UsageError(
+            f"--python {python} is not a Python interpreter with poolbench (it answered "
+            f"{done.stdout.strip()[:60]!r} to a Python probe)",
+            hint="give the path of a python executable, e.g. --python ~/.venvs/pb-3.13t/bin/python",
+        ) from None
+    return dict(info)

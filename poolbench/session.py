@@ -22,7 +22,6 @@ from .planning import Group, plan, shard_of, under
 from .result import Cell, Result
 from .runner import ProgressCallback, measure_groups
 from .settings import MODES, SMOKE, Settings
-from .spawn import check_python
 
 
 @dataclass(frozen=True)
@@ -73,7 +72,7 @@ def _interpreters(pythons: Sequence[str]) -> tuple[list[dict[str, Any]], dict[st
     repeated = [p for p in dict.fromkeys(pythons) if pythons.count(p) > 1]
     if repeated:
         raise UsageError(f"--python {repeated[0]} is given twice")
-    infos = [check_python(p) for p in pythons]
+    infos = [env.check_python(p) for p in pythons]
     if len(infos) == 1:
         return infos, {}
     return infos, dict(zip(env.labels(infos), pythons, strict=True))

@@ -1,5 +1,6 @@
-"""Starting one worker process and getting its answer back, within a bound: the only place that
-spawns, waits for and kills workers (``run`` and ``doctor`` both come through here)."""
+"""Running one worker process and getting its answer back, within a bound (``run`` and ``doctor``
+both come through here); templates that fork workers. Processes themselves are made and ended in
+:mod:`poolbench.processes`."""
 
 from __future__ import annotations
 
@@ -15,12 +16,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from . import layout
-from .errors import UsageError
+from . import layout, processes
 from .protocol import Answer, Job, MeasureJob, ProtocolError
-from .worker_process import PARENT_ENV
 
 
 @dataclass(frozen=True)
@@ -61,8 +59,7 @@ def worker_command(python: str) -> tuple[list[str], dict[str, str]]:
 OUTPUT_CAP = 64 * 1024
 """Bytes of a worker's stderr the parent reads back (its tail): a scenario that prints 300 MB must
 not cost the parent 300 MB."""
-KILL_WAIT = 5.0
-"""Seconds the parent waits for a killed worker to be reaped before it gives up on it."""
+KILL_WAIT = processes.KILL_WAIT
 
 
 _cleaned = False
@@ -249,16 +246,7 @@ def _spawn(python: str, job: Job, spec_path: Path, err_path: Path) -> _Spawned:
     if isinstance(job, MeasureJob):
         env[layout.PAD_ENV] = layout.environment_padding(job.layout_seed)
     with open(spec_path, "rb") as stdin, open(err_path, "wb") as stderr:
-        return _Spawned(
-            subprocess.Popen(
-                command,
-                stdin=stdin,
-                stdout=subprocess.DEVNULL,
-                stderr=stderr,
-                env={**env, PARENT_ENV: str(os.getpid())},
-                start_new_session=True,  # Ctrl-C reaches the parent only; a timeout kills the group
-            )
-        )
+        return _Spawned(processes.start(command, env=env, stdin=stdin, stderr=stderr))
 
 
 class _Worker:
@@ -274,10 +262,7 @@ class _Worker:
         return self.wait(timeout)
 
     def kill_group(self) -> None:
-        try:
-            os.killpg(self.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        processes.kill_group(self.pid)
 
     def kill(self) -> int | None:
         """Kill it and its group; its exit code once reaped (a bounded wait), else ``None``."""
@@ -286,23 +271,15 @@ class _Worker:
 
 
 class _Spawned(_Worker):
-    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+    def __init__(self, proc: processes.Child) -> None:
         self.proc = proc
         self.pid = proc.pid
 
     def wait(self, timeout: float) -> int | None:
-        try:
-            return self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return None
+        return processes.wait(self.proc, timeout)
 
     def kill(self) -> int | None:
-        self.kill_group()
-        try:
-            self.proc.kill()
-        except ProcessLookupError:
-            pass
-        return self.reaped(KILL_WAIT)
+        return processes.kill(self.proc)
 
 
 class _Forked(_Worker):
@@ -341,14 +318,10 @@ class Template:
         # randomization put the template's, a fresh draw for every template.
         command, env = worker_command(python)
         env.pop(layout.PAD_ENV, None)
-        self.proc: subprocess.Popen[bytes] | None = subprocess.Popen(
-            [*command, "--template"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
+        self.proc: processes.Child | None = processes.start(
+            [*command, "--template"], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
-            env={**env, PARENT_ENV: str(os.getpid())},
-            start_new_session=True,
-        )
+        )  # fmt: skip
         self._buffer = b""
         self._started = False
 
@@ -426,14 +399,8 @@ class Template:
                     stream.close()
             except OSError:
                 pass
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        try:
-            proc.wait(timeout=KILL_WAIT)
-        except subprocess.TimeoutExpired:
-            pass
+        processes.kill_group(proc.pid)
+        processes.wait(proc, KILL_WAIT)
 
 
 class Templates:
@@ -475,29 +442,3 @@ def forking_works() -> bool:
     """Whether workers may be forked from a template: Linux (fork is safe with no threads in the
     template), unless ``POOLBENCH_TEMPLATE=0``."""
     return sys.platform == "linux" and hasattr(os, "fork") and os.environ.get(TEMPLATE_ENV, "1") != "0"
-
-
-def check_python(python: str) -> dict[str, Any]:
-    """The interpreter ``--python`` names must exist and import poolbench's worker."""
-    probe = "import json, poolbench.env as e; print(json.dumps(e.interpreter()))"
-    try:
-        done = subprocess.run([python, "-P", "-c", probe], capture_output=True, text=True, timeout=60)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise UsageError(f"cannot run --python {python}: {exc}") from None
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise UsageError(
-            f"--python {python} cannot import poolbench ({last})",
-            hint=f"install poolbench into that interpreter: {python} -m pip install poolbench",
-        )
-    try:
-        info = json.loads(done.stdout)
-        if not isinstance(info, dict) or "python_version" not in info:
-            raise ValueError(done.stdout[:80])
-    except ValueError:
-        raise UsageError(
-            f"--python {python} is not a Python interpreter with poolbench (it answered "
-            f"{done.stdout.strip()[:60]!r} to a Python probe)",
-            hint="give the path of a python executable, e.g. --python ~/.venvs/pb-3.13t/bin/python",
-        ) from None
-    return dict(info)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import select
 import signal
 import sys
 import traceback
@@ -22,10 +21,10 @@ from . import __version__, env, layout
 from .counting import count_group, memray_available, unavailable
 from .discovery import load_ref
 from .measure import measure_group
+from .processes import PARENT_ENV, die_with_parent, serve_forks
 from .protocol import AllocFigures, Answer, CountJob, DoctorJob, MeasureJob, job_from_json
 from .scenario import Scenario, SkipScenario
 from .strategies import Strategy, build_strategies
-from .worker_process import PARENT_ENV, die_with_parent
 
 Publish = Callable[[Answer], None]
 
@@ -191,17 +190,7 @@ def serve_template() -> int:
     """
     die_with_parent()
     me = str(os.getpid())
-    while True:
-        select.select([0], [], [])
-        pid = os.fork()
-        if pid == 0:
-            _leave(_forked(me))
-        os.write(1, b"pid %d\n" % pid)
-        _, status = os.waitpid(pid, 0)
-        code = os.waitstatus_to_exitcode(status)
-        if code == _NO_REQUEST:
-            return 0
-        os.write(1, b"exit %d\n" % code)
+    return serve_forks(lambda: _forked(me), last=_NO_REQUEST)
 
 
 _NO_REQUEST = 199

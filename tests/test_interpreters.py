@@ -168,7 +168,7 @@ def test_a_two_interpreter_file_against_a_one_interpreter_file_matches_that_inte
 
 @pytest.mark.parametrize("program", ["/bin/true", "/bin/echo"])
 def test_a_python_that_is_not_python_is_bad_input(program):
-    from poolbench.spawn import check_python
+    from poolbench.env import check_python
 
     with pytest.raises(UsageError, match="is not a Python interpreter with poolbench"):
         check_python(program)
