@@ -216,3 +216,15 @@ def test_show_piped_at_an_80_column_terminal_fits_that_terminal():
     lines = done.stdout.splitlines()
     assert max(len(line) for line in lines) <= 80
     assert any(line.startswith("│") and "sync" in line and "pooling wins" in line for line in lines)
+
+
+def test_a_plain_install_carries_every_package():
+    """``pip install .`` installs the packages pyproject.toml lists: a package missing there works
+    in the editable checkout and fails on every plain install (``No module named ...``)."""
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    listed = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(root).parts) for p in (root / "poolbench").rglob("__init__.py")}
+    assert found <= listed, sorted(found - listed)

@@ -1,3 +1,5 @@
+"""Finding scenarios: built-ins, folders and entry points; a bad file named, the others loaded."""
+
 from __future__ import annotations
 
 import shutil

@@ -1,3 +1,5 @@
+"""Scenario parameters: `-p` values parsed (sizes, booleans, lists), checked, and planned into cells."""
+
 from __future__ import annotations
 
 import re

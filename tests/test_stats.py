@@ -1,3 +1,5 @@
+"""The statistics a verdict and the gate rest on: intervals, repeated looks, modes, tests."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,3 +1,5 @@
+"""Result files: written atomically by one writer, read back with every field checked."""
+
 from __future__ import annotations
 
 import json
