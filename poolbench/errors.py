@@ -11,12 +11,12 @@ in one place and turns it into a red line, an optional hint and exit code 2::
     ├── Interrupted                Ctrl-C or SIGTERM during a run (exit 130; cells so far saved)
     ├── ProfileFailed              ``profile`` recorded nothing usable (exit 1)
     └── PoolError                  raised by the pools in :mod:`poolbench.pools`
-
-    Stopped (a KeyboardInterrupt)  SIGTERM or SIGHUP: the CLI raises it; everything that handles
-                                   Ctrl-C handles it, and what must end quickly can tell it apart
         ├── PoolTimeout            no object became free within the timeout (bounded pool)
         ├── PoolClosed             the pool was closed
         └── PoolMisuse             a double put detected by a pool that must keep its bound
+
+    Stopped (a KeyboardInterrupt)  SIGTERM or SIGHUP: the CLI raises it; everything that handles
+                                   Ctrl-C handles it, and what must end quickly can tell it apart
 
 A failing *cell* (a scenario that raises or hangs inside a worker) is not an exception here: it is
 recorded in the result with its error text, so the rest of the matrix still runs.

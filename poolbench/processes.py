@@ -22,7 +22,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from typing import IO, Any, TypeAlias
+from typing import IO, Any, NoReturn, TypeAlias
 
 PARENT_ENV = "POOLBENCH_PARENT_PID"
 """The pid a child must find as its parent (:func:`die_with_parent`)."""
@@ -93,11 +93,10 @@ def kill(proc: Child) -> int | None:
 
 def interrupt(proc: Child, grace: float) -> None:
     """Ctrl-C its group (its ``finally`` blocks run: memray closes its recording), then kill the
-    group if it has not stopped within ``grace`` seconds."""
+    group if it has not stopped within ``grace`` seconds (reaped within :data:`KILL_WAIT`)."""
     kill_group(proc.pid, signal.SIGINT)
     if wait(proc, grace) is None:
         kill(proc)
-        proc.wait()
 
 
 class Descendants:
@@ -189,22 +188,16 @@ def die_with_parent() -> None:
         os._exit(1)  # the parent died before the request was made
 
 
-def serve_forks(child: Callable[[], int], *, last: int) -> int:
+def serve_forks(child: Callable[[], NoReturn], *, last: int) -> int:
     """Fork one child per request on stdin, one at a time (a template's loop): write ``pid N``
-    when it starts and ``exit N`` when it ends; ``child`` runs in the fork and its value is the
-    fork's exit code (the fork leaves with ``os._exit``). A child that ends with ``last`` (it
-    found stdin at its end) ends the loop. Nothing here allocates per request that it keeps."""
+    when it starts and ``exit N`` when it ends; ``child`` runs in the fork and leaves with its exit
+    code (``os._exit``). A child that ends with ``last`` (it found stdin at its end) ends the loop.
+    Nothing here allocates per request that it keeps."""
     while True:
         select.select([0], [], [])
         pid = os.fork()
         if pid == 0:
-            code = 3
-            try:
-                code = child()
-            finally:
-                sys.stdout.flush()
-                sys.stderr.flush()
-                os._exit(code)
+            child()
         os.write(1, b"pid %d\n" % pid)
         _, status = os.waitpid(pid, 0)
         code = os.waitstatus_to_exitcode(status)

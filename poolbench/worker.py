@@ -190,7 +190,7 @@ def serve_template() -> int:
     """
     die_with_parent()
     me = str(os.getpid())
-    return serve_forks(lambda: _forked(me), last=_NO_REQUEST)
+    return serve_forks(lambda: _leave(_forked(me)), last=_NO_REQUEST)
 
 
 _NO_REQUEST = 199

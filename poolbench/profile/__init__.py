@@ -123,8 +123,10 @@ def run_target(target: Target, *, timeout: float, short: int = SHORT, min_count:
         return result
 
 
-def _died(code: int) -> str:
+def _died(code: int | None) -> str:
     """How a child that wrote nothing ended."""
+    if code is None:
+        return "could not be reaped after it was killed"
     if code < 0:
         return f"was killed by signal {-code}"
     return f"ended with exit status {code} before anything was recorded"
