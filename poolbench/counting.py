@@ -37,10 +37,12 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from .result import AllocStats
 from .scenario import Scenario
 from .strategies import Put, Strategy, fill
 from .timing import Team, round_up
@@ -249,7 +251,7 @@ def _ops(run: Callable[[int, Any, Put], None], get: Callable[[], Any], put: Put)
 
 def count_strategies(
     scenario: Scenario, strategies: list[Strategy], team: Team, count_ops: int
-) -> dict[str, dict[str, Any] | None]:
+) -> dict[str, Counted | None]:
     """Allocations per op of each strategy: memray's counts, less tracing's frames, less the
     harness (the null scenario through the same loops). ``None`` where memray is missing."""
     batch: int = scenario.params["batch"]
@@ -264,10 +266,10 @@ def count_strategies(
         for pooled in (False, True):
             put: Put = _discard if pooled else None
             harness[pooled] = counted(team, _ops(null.run, null.new, put), n, batch)
-    out: dict[str, dict[str, Any] | None] = {}
+    out: dict[str, Counted | None] = {}
     for s in strategies:
         prefill = functools.partial(fill, s, team.size * batch) if s.pool is not None else None
-        found: dict[str, Any] | None = counted(team, _ops(scenario.run, s.get, s.put), n, batch, prefill)
+        found = counted(team, _ops(scenario.run, s.get, s.put), n, batch, prefill)
         if found is None:
             out[s.name] = None
             continue
@@ -282,18 +284,25 @@ def count_strategies(
                     f"the harness subtraction left {found[key]} {key} over {ops} ops (counted as 0)"
                 )
                 found[key] = 0
-        found["ops"] = ops
-        if warnings:
-            found["warnings"] = warnings
-        out[s.name] = found
+        out[s.name] = Counted(
+            AllocStats(ops, found["allocations"], found["bytes"], found["peak_bytes"]), warnings
+        )
     return out
+
+
+@dataclass
+class Counted:
+    """One strategy's counts in one counting process, and what a reader of them must know."""
+
+    allocs: AllocStats
+    warnings: list[str] = field(default_factory=list)
 
 
 def count_group(
     scenario: Scenario, strategies: list[Strategy], threads: int, count_ops: int
-) -> dict[str, Any]:
-    """A counting process's figures of each strategy (``poolbench.protocol.CountJob``), by name:
-    ``ops``, ``allocations``, ``bytes``, ``peak_bytes`` and ``warnings``; empty without memray."""
+) -> dict[str, Counted]:
+    """A counting process's figures of each strategy (``poolbench.protocol.CountJob``), by name;
+    empty without memray."""
     team = Team(threads, time.perf_counter_ns)
     try:
         found = count_strategies(scenario, strategies, team, count_ops)

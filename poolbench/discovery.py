@@ -9,12 +9,10 @@ packages are ever imported.
 from __future__ import annotations
 
 import functools
-import hashlib
 import importlib
 import importlib.util
 import inspect
 import io
-import sys
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
@@ -22,35 +20,12 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from types import ModuleType
-from typing import Any
 
 from .errors import ScenarioLoadError, UsageError
+from .loading import BUILTIN_PACKAGE, ScenarioRef, builtin_package, load_file
 from .scenario import Scenario
 
 ENTRY_POINT_GROUP = "poolbench.scenarios"
-BUILTIN_PACKAGE = "poolbench.scenarios"
-
-
-@dataclass(frozen=True)
-class ScenarioRef:
-    """Where a scenario class lives, in a form a worker process can load it from again."""
-
-    name: str
-    kind: str  # "builtin" | "folder" | "entry-point"
-    location: str  # module name, file path, or "module:attr"
-    class_name: str
-
-    def to_json(self) -> dict[str, str]:
-        return {
-            "name": self.name,
-            "kind": self.kind,
-            "location": self.location,
-            "class_name": self.class_name,
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, str]) -> ScenarioRef:
-        return cls(data["name"], data["kind"], data["location"], data["class_name"])
 
 
 @dataclass(frozen=True)
@@ -128,30 +103,6 @@ def _check_class(cls: type[Scenario]) -> None:
             )
 
 
-def _module_name_for(path: Path) -> str:
-    digest = hashlib.sha1(str(path).encode()).hexdigest()[:10]
-    return f"poolbench_user_scenarios.{path.stem}_{digest}"
-
-
-def load_file(path: Path) -> ModuleType:
-    """Import one scenario file under a private module name (once per process)."""
-    path = path.resolve()
-    name = _module_name_for(path)
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise ScenarioLoadError(f"cannot import {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        del sys.modules[name]
-        raise
-    return module
-
-
 def _error_text(exc: BaseException, path: Path | None = None) -> str:
     """``TypeError: ... (line 12)``: the line in the scenario's own file where it can be found
     (a syntax error's line, or the deepest frame in that file), not a line of importlib's."""
@@ -213,30 +164,6 @@ def _guarded(
             return load()
     except (Exception, SystemExit, KeyboardInterrupt) as exc:  # noqa: BLE001 - reported by name
         return _error_text(exc, path)
-
-
-def builtin_package() -> ModuleType:
-    """``poolbench.scenarios``: installed from the top-level ``scenarios/`` folder.
-
-    Imported from a source checkout that was not installed (``python -m poolbench`` in the
-    repository), the package has no such subfolder; the sibling ``scenarios/`` folder is then
-    registered under that name, so the built-ins load the same way.
-    """
-    try:
-        return importlib.import_module(BUILTIN_PACKAGE)
-    except ModuleNotFoundError:
-        sibling = Path(__file__).resolve().parent.parent / "scenarios" / "__init__.py"
-        if not sibling.exists():
-            raise
-        spec = importlib.util.spec_from_file_location(
-            BUILTIN_PACKAGE, sibling, submodule_search_locations=[str(sibling.parent)]
-        )
-        if spec is None or spec.loader is None:
-            raise
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[BUILTIN_PACKAGE] = module
-        spec.loader.exec_module(module)
-        return module
 
 
 def _builtin_files() -> dict[str, Path]:
@@ -330,20 +257,3 @@ def discover(
                 location = f"{cls.__module__}:{cls.__qualname__}"
                 add(ScenarioRef(cls.name, "entry-point", location, cls.__name__), cls, ep.value)
     return found
-
-
-def load_ref(ref: ScenarioRef) -> type[Scenario]:
-    """Load the class ``ref`` names again (in a worker process)."""
-    module: Any
-    if ref.kind == "folder":
-        module = load_file(Path(ref.location))
-    elif ref.kind == "entry-point":
-        module = importlib.import_module(ref.location.partition(":")[0])
-    else:
-        if ref.kind == "builtin":
-            builtin_package()
-        module = importlib.import_module(ref.location)
-    cls = getattr(module, ref.class_name, None)
-    if not (isinstance(cls, type) and issubclass(cls, Scenario)):
-        raise ScenarioLoadError(f"{ref.location} no longer defines {ref.class_name}")
-    return cls

@@ -13,8 +13,8 @@ import gc
 import resource
 import time
 from collections.abc import Callable
-from typing import Any
 
+from .result import GcStats, MemoryStats
 from .timing import Clock
 
 
@@ -78,8 +78,9 @@ def gc_pass(
     *,
     warm: Callable[[], object] | None = None,
     clock: Clock = time.perf_counter_ns,
-) -> dict[str, Any]:
-    """GC work while ``run()`` runs, and the memory of ``warm()`` + ``run()`` over a clean slate.
+) -> tuple[GcStats, MemoryStats]:
+    """GC work while ``run()`` runs (``ops`` left for the caller to say), and the memory of
+    ``warm()`` + ``run()`` over a clean slate.
 
     The collector stays as it is (enabled, default thresholds); ``warm`` fills a pool before the
     counters start, so its misses are not part of the pass.
@@ -105,11 +106,8 @@ def gc_pass(
         gc.callbacks.remove(on_gc)
     after = gc.get_stats()
     peak = peak_rss()
-    return {
-        "collections": [a["collections"] - b["collections"] for a, b in zip(after, before, strict=False)],
-        "pause_total_ns": sum(pauses),
-        "pause_max_ns": max(pauses, default=0),
-        "peak_bytes": peak,
-        "added_bytes": max(0, peak - baseline),
-        "peak_reset": resettable,
-    }
+    collections = [a["collections"] - b["collections"] for a, b in zip(after, before, strict=False)]
+    return (
+        GcStats(0, collections, sum(pauses), max(pauses, default=0), processes=1),
+        MemoryStats(peak, max(0, peak - baseline), resettable),
+    )

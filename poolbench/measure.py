@@ -27,10 +27,12 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from .gcpass import gc_pass
-from .protocol import REFERENCE, GcFigures, StrategyFigures
+from .protocol import REFERENCE, StrategyFigures
+from .result import GcStats, MemoryStats, Run
 from .scenario import Scenario
 from .settings import Settings
 from .strategies import Strategy
@@ -103,9 +105,59 @@ def _measure(
     if not loops.get(REFERENCE):
         loops[REFERENCE] = calibrate(timed_reference, 1, min_ns)
     ref_loops = loops[REFERENCE]
+    taken, reference = _interleaved(strategies, timed, functools.partial(timed_reference, ref_loops), loops,
+                                    threads, settings, clock)  # fmt: skip
+
+    latency: dict[str, list[float]] = {s.name: [] for s in strategies}
+    passes: dict[str, _GcPass] = {s.name: _GcPass() for s in strategies}
+    if detail:
+        for s in strategies:
+            steps = min(settings.latency_steps, max(5, settings.values * loops[s.name] // batch))
+            latency[s.name] = _latency(run, bound[s.name], team, batch, steps, clock)
+        for s in strategies:
+            for other in strategies:
+                if other is not s and other.pool is not None:
+                    other.pool.clear()
+            n = loops[s.name] * settings.gc_values
+            passes[s.name] = _gc(s, functools.partial(timed, s), n, loops[s.name], threads, clock)
+
+    return {
+        s.name: StrategyFigures(
+            run=Run(
+                loops=loops[s.name],
+                values=taken[s.name]["values"],
+                warmups=taken[s.name]["warmups"],
+                reference=list(reference),
+                reference_loops=ref_loops,
+                hit_rate=passes[s.name].hit_rate,
+                peak_rss_bytes=passes[s.name].peak_bytes,
+                rss_added_bytes=passes[s.name].added_bytes,
+            ),
+            latency=latency[s.name],
+            gc=passes[s.name].gc,
+            memory=passes[s.name].memory,
+            pool_stats=s.pool.stats().__dict__ if s.pool is not None else None,
+        )
+        for s in strategies
+    }
+
+
+def _interleaved(
+    strategies: list[Strategy],
+    timed: Callable[[Strategy, int], int],
+    timed_reference: Callable[[], int],
+    loops: dict[str, int],
+    threads: int,
+    settings: Settings,
+    clock: Clock,
+) -> tuple[dict[str, dict[str, list[float]]], list[float]]:
+    """The warmups and values of every strategy, in rounds of one value each (the one that goes
+    first rotates from round to round, across both phases), and the reference loop's value after
+    each round of values; all in ns per op per thread."""
     taken: dict[str, dict[str, list[float]]] = {s.name: {"warmups": [], "values": []} for s in strategies}
     reference: list[float] = []
-    rounds = 0  # the strategy that goes first rotates from round to round, across both phases
+    ref_loops = loops[REFERENCE]
+    rounds = 0
     round_ns = 0
     for phase in ("warmups", "values"):
         count = settings.warmups if phase == "warmups" else value_count(settings, round_ns)
@@ -118,36 +170,26 @@ def _measure(
                 elapsed = timed(s, loops[s.name])
                 taken[s.name][phase].append(elapsed / (loops[s.name] * threads))
             if phase == "values":
-                reference.append(timed_reference(ref_loops) / (ref_loops * threads))
+                reference.append(timed_reference() / (ref_loops * threads))
             round_ns = max(round_ns, clock() - started)
+    return taken, reference
 
-    latency: dict[str, list[float]] = {s.name: [] for s in strategies}
-    gc_figures: dict[str, tuple[GcFigures | None, float | None]] = {s.name: (None, None) for s in strategies}
-    if detail:
-        for s in strategies:
-            steps = min(settings.latency_steps, max(5, settings.values * loops[s.name] // batch))
-            latency[s.name] = _latency(run, bound[s.name], team, batch, steps, clock)
-        for s in strategies:
-            for other in strategies:
-                if other is not s and other.pool is not None:
-                    other.pool.clear()
-            n = loops[s.name] * settings.gc_values
-            gc_figures[s.name] = _gc(s, functools.partial(timed, s), n, loops[s.name], threads, clock)
 
-    return {
-        s.name: StrategyFigures(
-            loops=loops[s.name],
-            reference_loops=ref_loops,
-            warmups=taken[s.name]["warmups"],
-            values=taken[s.name]["values"],
-            reference=list(reference),
-            latency=latency[s.name],
-            gc=gc_figures[s.name][0],
-            hit_rate=gc_figures[s.name][1],
-            pool_stats=s.pool.stats().__dict__ if s.pool is not None else None,
-        )
-        for s in strategies
-    }
+@dataclass
+class _GcPass:
+    """The GC and memory pass of one strategy (none in a process that ran no details)."""
+
+    gc: GcStats | None = None
+    memory: MemoryStats | None = None
+    hit_rate: float | None = None
+
+    @property
+    def peak_bytes(self) -> int | None:
+        return self.memory.peak_bytes if self.memory else None
+
+    @property
+    def added_bytes(self) -> int | None:
+        return self.memory.added_bytes if self.memory else None
 
 
 SAME_LOOPS_WITHIN = 8
@@ -193,7 +235,7 @@ def _bind(s: Strategy, pairs: list[tuple[Any, Any]], index: int) -> None:
 
 def _gc(
     s: Strategy, timed: Callable[[int], int], n: int, warm_ops: int, threads: int, clock: Clock
-) -> tuple[GcFigures, float | None]:
+) -> _GcPass:
     """The GC pass of one strategy: ``n`` operations per thread, after ``warm_ops`` (one value's
     worth) that refill its pool: the other strategy's pass emptied it. Its figures, and the pool's
     hit rate over the pass."""
@@ -206,8 +248,9 @@ def _gc(
         misses[0] = (pool.stats().misses if pool is not None else 0) - before
 
     warm = functools.partial(timed, warm_ops) if pool is not None else None
-    figures = GcFigures(ops=n * threads, **gc_pass(run, warm=warm, clock=clock))
-    return figures, (1 - misses[0] / (n * threads) if pool is not None else None)
+    gc, memory = gc_pass(run, warm=warm, clock=clock)
+    gc.ops = n * threads
+    return _GcPass(gc, memory, 1 - misses[0] / (n * threads) if pool is not None else None)
 
 
 def _latency(

@@ -9,8 +9,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .discovery import ScenarioRef
 from .errors import UsageError
+from .loading import ScenarioRef
 from .params import format_params, resolve
 from .pools import STRATEGIES, plugins
 from .scenario import Scenario

@@ -9,13 +9,15 @@ names (never on stdout, which a scenario may print to).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
-from .discovery import ScenarioRef
+from .fields import Fields
+from .loading import ScenarioRef
+from .result import AllocStats, GcStats, MemoryStats, Run
 from .settings import Settings
 
-PROTOCOL_VERSION = 3
+PROTOCOL_VERSION = 4
 REFERENCE = "reference"
 """The key of the reference workload's loops in a job's ``loops``, beside the strategies' names."""
 
@@ -145,59 +147,38 @@ def job_from_json(data: dict[str, Any]) -> Job:
 
 
 @dataclass
-class GcFigures:
-    """The GC and memory pass of one strategy in one process."""
-
-    ops: int
-    collections: list[int]
-    pause_total_ns: int
-    pause_max_ns: int
-    peak_bytes: int
-    added_bytes: int
-    peak_reset: bool
-
-
-@dataclass
-class AllocFigures:
-    """The counting pass of one strategy in one process."""
-
-    ops: int
-    allocations: int
-    bytes: int
-    peak_bytes: int
-    warnings: list[str] = field(default_factory=list)
-
-
-@dataclass
 class StrategyFigures:
-    """Everything one process measured of one strategy."""
+    """Everything one process measured of one strategy, in the result's own types: the parent adds
+    what only it knows (the ratios to ``none``, the partner, the layout seed) to ``run``."""
 
-    loops: int
-    reference_loops: int
-    warmups: list[float]
-    values: list[float]
-    reference: list[float]
-    latency: list[float]
-    gc: GcFigures | None
+    run: Run
+    """The timed values, the loops, and the pool's hit rate and the memory of the GC pass."""
+    latency: list[float] = field(default_factory=list)
+    gc: GcStats | None = None
     """``None`` in a process that ran no GC pass (see ``MeasureJob.detail``)."""
-    hit_rate: float | None = None
+    memory: MemoryStats | None = None
+    """The GC pass's resident memory (as ``run.peak_rss_bytes``) and whether its peak was reset."""
     pool_stats: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return {
+            "run": self.run.to_json(),
+            "latency": self.latency,
+            "gc": self.gc.to_json() if self.gc else None,
+            "memory": self.memory.to_json() if self.memory else None,
+            "pool_stats": self.pool_stats,
+        }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> StrategyFigures:
+    def from_json(cls, f: Fields, data: Any, at: str) -> StrategyFigures:
+        gc = f.get(data, "gc", dict, at, optional=True)
+        memory = f.get(data, "memory", dict, at, optional=True)
         return cls(
-            loops=int(data["loops"]),
-            reference_loops=int(data["reference_loops"]),
-            warmups=[float(x) for x in data["warmups"]],
-            values=[float(x) for x in data["values"]],
-            reference=[float(x) for x in data["reference"]],
-            latency=[float(x) for x in data["latency"]],
-            gc=GcFigures(**data["gc"]) if data.get("gc") else None,
-            hit_rate=data.get("hit_rate"),
-            pool_stats=data.get("pool_stats"),
+            run=Run.from_json(f, f.get(data, "run", dict, at), f"{at}.run"),
+            latency=f.numbers(data, "latency", at),
+            gc=GcStats.from_json(f, gc, f"{at}.gc") if gc is not None else None,
+            memory=MemoryStats.from_json(f, memory, f"{at}.memory") if memory is not None else None,
+            pool_stats=f.figures(data, "pool_stats", at),
         )
 
 
@@ -207,8 +188,10 @@ class Answer:
 
     ok: bool
     pools: dict[str, StrategyFigures] = field(default_factory=dict)
-    counts: dict[str, AllocFigures] = field(default_factory=dict)
+    counts: dict[str, AllocStats] = field(default_factory=dict)
     """A counting process's figures, by strategy (where memray counted)."""
+    notes: dict[str, list[str]] = field(default_factory=dict)
+    """What a reader of one strategy's counts must know (a harness subtraction that went below 0)."""
     diagnosis: dict[str, Any] | None = None
     error: str | None = None
     traceback: str | None = None
@@ -221,29 +204,49 @@ class Answer:
     """What went wrong after the figures were taken (a ``teardown`` that raised or hung)."""
 
     def to_json(self) -> dict[str, Any]:
-        out = {k: v for k, v in asdict(self).items() if k not in ("pools", "counts")}
-        out["pools"] = {name: figures.to_json() for name, figures in self.pools.items()}
-        out["counts"] = {name: asdict(figures) for name, figures in self.counts.items()}
-        out["protocol"] = PROTOCOL_VERSION
-        return out
+        return {
+            "protocol": PROTOCOL_VERSION,
+            "ok": self.ok,
+            "pools": {name: figures.to_json() for name, figures in self.pools.items()},
+            "counts": {name: found.to_json() for name, found in self.counts.items()},
+            "notes": {name: list(texts) for name, texts in self.notes.items()},
+            "diagnosis": self.diagnosis,
+            "error": self.error,
+            "traceback": self.traceback,
+            "skip": self.skip,
+            "not_counted": self.not_counted,
+            "interpreter": dict(self.interpreter),
+            "version": self.version,
+            "warnings": list(self.warnings),  # a copy: teardown may add to them after publishing
+        }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Answer:
+    def from_json(cls, data: Any) -> Answer:
+        """A worker's answer, every field checked as a result file's are: a malformed one is a
+        :class:`ProtocolError` naming the place."""
+
+        def fail(where: str, what: str) -> ProtocolError:
+            return ProtocolError(f"malformed answer: {where}: {what}")
+
+        f = Fields(fail)
+        if not isinstance(data, dict):
+            raise fail("top level", "expected an object")
         if data.get("protocol") != PROTOCOL_VERSION:
             raise ProtocolError(f"answer of protocol {data.get('protocol')!r}, expected {PROTOCOL_VERSION}")
-        try:
-            return cls(
-                ok=bool(data["ok"]),
-                pools={name: StrategyFigures.from_json(f) for name, f in (data.get("pools") or {}).items()},
-                counts={name: AllocFigures(**f) for name, f in (data.get("counts") or {}).items()},
-                diagnosis=data.get("diagnosis"),
-                error=data.get("error"),
-                traceback=data.get("traceback"),
-                skip=data.get("skip"),
-                not_counted=data.get("not_counted"),
-                interpreter=data.get("interpreter") or {},
-                version=str(data.get("version", "")),
-                warnings=[str(w) for w in data.get("warnings") or []],
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ProtocolError(f"malformed answer ({type(exc).__name__}: {exc})") from None
+        pools = f.get(data, "pools", dict, "answer", optional=True) or {}
+        counts = f.get(data, "counts", dict, "answer", optional=True) or {}
+        notes = f.get(data, "notes", dict, "answer", optional=True) or {}
+        return cls(
+            ok=f.get(data, "ok", bool, "answer"),
+            pools={name: StrategyFigures.from_json(f, one, f"pools.{name}") for name, one in pools.items()},
+            counts={name: AllocStats.from_json(f, one, f"counts.{name}") for name, one in counts.items()},
+            notes={name: f.strings(notes, name, "notes") for name in notes},
+            diagnosis=f.get(data, "diagnosis", dict, "answer", optional=True),
+            error=f.get(data, "error", str, "answer", optional=True),
+            traceback=f.get(data, "traceback", str, "answer", optional=True),
+            skip=f.get(data, "skip", str, "answer", optional=True),
+            not_counted=f.get(data, "not_counted", str, "answer", optional=True),
+            interpreter=f.get(data, "interpreter", dict, "answer", optional=True) or {},
+            version=f.get(data, "version", str, "answer", optional=True) or "",
+            warnings=f.strings(data, "warnings", "answer"),
+        )

@@ -10,7 +10,6 @@ import math
 import statistics
 from dataclasses import dataclass
 
-from .params import format_params
 from .result import Cell, Result
 from .stats import Summary, percentile, summarize_runs
 from .verdict import FIXED, Looks, Speedup, looks_of, main_mode, speedup
@@ -138,17 +137,5 @@ def report(result: Result) -> list[CellReport]:
         ),
     )  # fmt: skip
     looks = looks_of(result.config.get("settings"))
-    unpooled = {
-        (c.scenario, format_params(c.params), c.threads, c.python): c
-        for c in result.cells
-        if c.pool == "none"
-    }
-    return [
-        report_cell(
-            c,
-            result.python_of(c),
-            looks,
-            unpooled.get((c.scenario, format_params(c.params), c.threads, c.python)),
-        )
-        for c in cells
-    ]
+    unpooled = {c.group_key: c for c in result.cells if c.pool == "none"}
+    return [report_cell(c, result.python_of(c), looks, unpooled.get(c.group_key)) for c in cells]

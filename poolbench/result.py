@@ -3,14 +3,29 @@
 A *cell* is one (scenario, params, threads, pool). Its numbers come from several worker
 processes; each process contributes one :class:`Run` of timed values (ns per operation), in the
 order they were taken, and the same-round ratios ``none / pool`` (speedups) for pooled cells.
+
+Each type owns its JSON: ``to_json()``, and ``from_json(fields, data, where)``, which checks every
+field it reads (:class:`~poolbench.fields.Fields`). A worker's answer carries the same types
+(:mod:`poolbench.protocol`), so a new figure is a field here and the code that measures it.
+
+Format history (``"format": "poolbench-result"``, ``"version"``; every older version still reads):
+
+- 3: counting processes of their own (``Cell.counts``), GC processes (``GcStats.processes``) and
+  adaptive budgets (``min_processes``, ``max_processes`` in the settings).
+- 2: per-process layout seeds and partners, per-pool memory (``Cell.memory``), cell warnings.
+- 1: the first.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from . import env
+from .errors import ResultFileError
+from .fields import MAX_COUNT, Fields
 from .params import format_params
 
 
@@ -39,6 +54,27 @@ class Run:
     rss_added_bytes: int | None = None
     """Peak RSS of this strategy's GC pass, and what it added over the process's clean baseline."""
 
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, f: Fields, data: Any, at: str) -> Run:
+        return cls(
+            loops=f.count(data, "loops", at),
+            values=f.numbers(data, "values", at),
+            warmups=f.numbers(data, "warmups", at),
+            ratios=f.numbers(data, "ratios", at),
+            reference=f.numbers(data, "reference", at) if "reference" in data else [],
+            allocs_per_op=f.number(data, "allocs_per_op", at, optional=True),
+            bytes_per_op=f.number(data, "bytes_per_op", at, optional=True),
+            reference_loops=f.count(data, "reference_loops", at, optional=True),
+            layout_seed=f.count(data, "layout_seed", at, optional=True),
+            partner=f.get(data, "partner", str, at, optional=True),
+            hit_rate=f.number(data, "hit_rate", at, optional=True),
+            peak_rss_bytes=f.count(data, "peak_rss_bytes", at, optional=True),
+            rss_added_bytes=f.count(data, "rss_added_bytes", at, optional=True),
+        )
+
 
 @dataclass
 class Count:
@@ -48,6 +84,17 @@ class Count:
     allocs_per_op: float
     bytes_per_op: float
     layout_seed: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, f: Fields, data: Any, at: str) -> Count:
+        return cls(
+            allocs_per_op=f.number(data, "allocs_per_op", at),
+            bytes_per_op=f.number(data, "bytes_per_op", at),
+            layout_seed=f.count(data, "layout_seed", at, optional=True),
+        )
 
 
 @dataclass
@@ -66,6 +113,22 @@ class GcStats:
         self.pause_total_ns += other.pause_total_ns
         self.pause_max_ns = max(self.pause_max_ns, other.pause_max_ns)
 
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, f: Fields, data: Any, at: str) -> GcStats:
+        collections = f.numbers(data, "collections", at, high=MAX_COUNT)
+        if len(collections) != 3 or any(c != int(c) for c in collections):
+            raise f.fail(f"{at}.collections", "expected three whole numbers (generations 0, 1, 2)")
+        return cls(
+            ops=f.count(data, "ops", at),
+            collections=[int(c) for c in collections],
+            pause_total_ns=f.count(data, "pause_total_ns", at),
+            pause_max_ns=f.count(data, "pause_max_ns", at),
+            processes=f.count(data, "processes", at, optional=True) or 0,
+        )
+
 
 @dataclass
 class AllocStats:
@@ -80,6 +143,18 @@ class AllocStats:
         self.bytes += other.bytes
         self.peak_bytes = max(self.peak_bytes, other.peak_bytes)
 
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, f: Fields, data: Any, at: str) -> AllocStats:
+        return cls(
+            ops=f.count(data, "ops", at),
+            allocations=f.count(data, "allocations", at),
+            bytes=f.count(data, "bytes", at),
+            peak_bytes=f.count(data, "peak_bytes", at),
+        )
+
 
 @dataclass
 class MemoryStats:
@@ -92,6 +167,17 @@ class MemoryStats:
     peak_bytes: int = 0
     added_bytes: int = 0
     peak_reset: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, f: Fields, data: Any, at: str) -> MemoryStats:
+        return cls(
+            peak_bytes=f.count(data, "peak_bytes", at),
+            added_bytes=f.count(data, "added_bytes", at),
+            peak_reset=f.get(data, "peak_reset", bool, at),
+        )
 
 
 @dataclass
@@ -121,6 +207,12 @@ class Cell:
     @property
     def key(self) -> tuple[str, str, int, str, str]:
         return (self.scenario, self.pool, self.threads, format_params(self.params), self.python)
+
+    @property
+    def group_key(self) -> tuple[str, int, str, str]:
+        """:attr:`key` less the pool: the same for every cell of one group (``none``'s and its pools')."""
+        scenario, _pool, threads, params, python = self.key
+        return (scenario, threads, params, python)
 
     @property
     def label(self) -> str:
@@ -170,12 +262,66 @@ class Cell:
             if r.allocs_per_op is not None and r.bytes_per_op is not None
         ]
 
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "scenario": self.scenario,
+            "pool": self.pool,
+            "threads": self.threads,
+            "params": self.params,
+            "status": self.status,
+            "error": self.error,
+            "runs": [r.to_json() for r in self.runs],
+            "latency_ns": self.latency_ns,
+            "gc": self.gc.to_json() if self.gc else None,
+            "allocs": self.allocs.to_json() if self.allocs else None,
+            "peak_rss_bytes": self.peak_rss_bytes,
+            "hit_rate": self.hit_rate,
+            "pool_stats": self.pool_stats,
+            "memory": self.memory.to_json() if self.memory else None,
+            "warnings": self.warnings,
+            "counts": [k.to_json() for k in self.counts],
+            **({"python": self.python} if self.python else {}),
+        }
+
+    @classmethod
+    def from_json(cls, f: Fields, data: Any, where: str) -> Cell:
+        runs = [
+            Run.from_json(f, run, f"{where}.runs[{i}]")
+            for i, run in enumerate(f.get(data, "runs", list, where))
+        ]
+        threads = f.get(data, "threads", int, where)
+        status = f.get(data, "status", str, where)
+        if status not in ("ok", "failed", "skipped", "pending"):
+            raise f.fail(f"{where}.status", f"unknown status {status!r}")
+        if threads < 1 or threads > 1024:
+            raise f.fail(f"{where}.threads", "must be from 1 to 1024")
+        if status == "ok" and (not runs or not any(run.values for run in runs)):
+            raise f.fail(f"{where}.runs", "a measured (ok) cell has no values")
+        counts = f.get(data, "counts", list, where, optional=True) or []
+        return cls(
+            scenario=f.get(data, "scenario", str, where),
+            pool=f.get(data, "pool", str, where),
+            threads=threads,
+            params=f.get(data, "params", dict, where),
+            status=status,
+            error=f.get(data, "error", str, where, optional=True),
+            runs=runs,
+            latency_ns=f.numbers(data, "latency_ns", where),
+            gc=_optional(GcStats, f, data, "gc", where),
+            allocs=_optional(AllocStats, f, data, "allocs", where),
+            peak_rss_bytes=f.count(data, "peak_rss_bytes", where, optional=True),
+            hit_rate=f.number(data, "hit_rate", where, optional=True),
+            pool_stats=f.figures(data, "pool_stats", where),
+            memory=_optional(MemoryStats, f, data, "memory", where),
+            warnings=f.strings(data, "warnings", where),
+            counts=[Count.from_json(f, k, f"{where}.counts[{i}]") for i, k in enumerate(counts)],
+            python=f.get(data, "python", str, where, optional=True) or "",
+        )
+
 
 SCHEMA = "poolbench-result"
 SCHEMA_VERSION = 3
-"""3 added counting processes (``counts``), GC processes and adaptive budgets (``min_processes``,
-``max_processes`` in the settings); 2 added per-process layout seeds and partners, per-pool memory
-and cell warnings. 1 and 2 still read."""
+"""The newest format this poolbench writes (the history is at the top of this module)."""
 
 
 @dataclass
@@ -199,3 +345,81 @@ class Result:
     def python_of(self, cell: Cell) -> str:
         """The label of the interpreter that measured ``cell``."""
         return cell.python or env.label(self.metadata)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": SCHEMA,
+            "version": SCHEMA_VERSION,
+            "complete": self.complete,
+            "metadata": self.metadata,
+            "config": self.config,
+            "cells": [c.to_json() for c in self.cells],
+        }
+
+    @classmethod
+    def from_json(cls, data: Any, path: Path) -> Result:
+        """A decoded result file, every field checked; any problem is one :class:`ResultFileError`
+        naming ``path`` and the place. Newer formats and other tools' files are refused by name."""
+
+        def fail(where: str, what: str) -> ResultFileError:
+            return ResultFileError(f"{path}: {where}: {what}", hint="is this a poolbench result file?")
+
+        f = Fields(fail)
+        if not isinstance(data, dict):
+            raise fail("top level", "expected a JSON object")
+        _check_format(data, path, f)
+        cells = [
+            Cell.from_json(f, c, f"cells[{i}]") for i, c in enumerate(f.get(data, "cells", list, "top level"))
+        ]
+        seen: dict[Any, int] = {}
+        for i, cell in enumerate(cells):
+            if cell.key in seen:
+                raise fail(f"cells[{i}]", f"the same cell as cells[{seen[cell.key]}] ({cell.label})")
+            seen[cell.key] = i
+        return cls(
+            metadata=f.get(data, "metadata", dict, "top level"),
+            config=f.get(data, "config", dict, "top level"),
+            cells=cells,
+            complete=bool(f.get(data, "complete", bool, "top level")),
+        )
+
+
+def parse(text: str, path: Path) -> Result:
+    """A result file's text, checked (:meth:`Result.from_json`)."""
+    try:
+        data = json.loads(text, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:
+        raise ResultFileError(
+            f"{path}: not valid JSON ({exc})", hint="the file may be truncated or corrupt"
+        ) from None
+    return Result.from_json(data, path)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _check_format(data: dict[str, Any], path: Path, f: Fields) -> None:
+    if data.get("format") != SCHEMA:
+        if "benchmarks" in data and "version" in data:
+            raise ResultFileError(
+                f"{path} is a pyperf file, not a poolbench result",
+                hint="compare pyperf files with `python -m pyperf compare_to`",
+            )
+        raise ResultFileError(f'{path} is not a poolbench result file (no "format": "{SCHEMA}")')
+    version = data.get("version")
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise f.fail("version", "expected an integer")
+    if version > SCHEMA_VERSION:
+        raise ResultFileError(
+            f"{path} uses result format version {version}; this poolbench reads up to {SCHEMA_VERSION}",
+            hint="upgrade poolbench (pip install -U poolbench) to read it",
+        )
+    if version < 1:
+        raise f.fail("version", f"unknown version {version}")
+
+
+def _optional(kind: Any, f: Fields, data: Any, key: str, where: str) -> Any:
+    """``kind.from_json`` of ``data[key]``, or None where the key is absent or null."""
+    found = f.get(data, key, dict, where, optional=True)
+    return None if found is None else kind.from_json(f, found, f"{where}.{key}")

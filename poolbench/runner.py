@@ -26,7 +26,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from .params import format_params
 from .planning import Group
 from .protocol import REFERENCE, Answer, CountJob, MeasureJob
 from .result import AllocStats, Cell, Count, GcStats, MemoryStats, Run
@@ -146,58 +145,11 @@ def measure_groups(
     shifts its heap by ``layout_seed`` when given (to reproduce a mode), by a fresh random seed
     otherwise; ``templates`` forks workers from template processes (default: where that works).
     """
-    known = {c.key: c for c in existing}
-    all_cells: list[Cell] = []
-    pairs: list[_Pair] = []
-    for group in groups:
-        cells = {}
-        for pool in group.pools:
-            key = (group.ref.name, pool, group.threads, format_params(group.params), group.python)
-            cell = known.get(key)
-            if cell is None:
-                cell = Cell(group.ref.name, pool, group.threads, dict(group.params), status="pending",
-                            python=group.python)  # fmt: skip
-                all_cells.append(cell)
-            cells[pool] = cell
-        pairs.extend(_pairs_of(group, cells))
+    all_cells, pairs = _cells_of(groups, existing)
     if on_cells and all_cells:
         on_cells(all_cells)
-    count = 0
-    rng = random.SystemRandom()
-
-    def one(pair: _Pair, workers: Templates, total: int) -> None:
-        nonlocal count
-        if on_progress:
-            on_progress(count, total, f"{pair.label} (process {pair.done + 1})")
-        executable = executables[pair.group.python] if executables and pair.group.python else python
-        seed = rng.randrange(1 << 31) if layout_seed is None else layout_seed
-        started = time.monotonic()
-        answer = run_worker(executable, pair.job(settings, memory_limit, seed), timeout, templates=workers)
-        if isinstance(answer, WorkerFailure) and answer.message.startswith(KILLED) and not pair.retried:
-            # One retry for a worker killed by a signal: a rare crash inside the tracing pass
-            # (seen once in ~500 processes) must not fail a cell, and so a gate; a scenario that
-            # crashes every time still fails.
-            pair.retried = True
-            for pool in pair.pools:
-                pair.cells[pool].warnings.append(f"a worker process {answer.message[11:]}; it was run again")
-            seed = rng.randrange(1 << 31) if layout_seed is None else layout_seed
-            answer = run_worker(
-                executable, pair.job(settings, memory_limit, seed), timeout, templates=workers
-            )
-        count += 1
-        pair.spent += time.monotonic() - started
-        if isinstance(answer, WorkerFailure):
-            _fail(pair, answer)
-        else:
-            _add(pair, answer, seed)
-            if pair.loops is None:
-                mine = answer.pools
-                pair.loops = {name: mine[name].loops for name in pair.pools}
-                pair.loops[REFERENCE] = mine[pair.pools[0]].reference_loops
-            pair.done += 1
-        if on_cells:
-            on_cells([])
-
+    rounds = _Rounds(settings, python, executables or {}, timeout, on_progress, on_cells, memory_limit,
+                     layout_seed, templates)  # fmt: skip
     # Two counting processes at least: a count that moves between processes (sqlite's connect at
     # one thread by 0.6 per op, with threads by up to 0.5) is gated with that spread; with one per
     # pair, two identical quick runs of the default matrix failed the gate in 2 compares of 4.
@@ -209,80 +161,139 @@ def measure_groups(
                 break
             workers.renew()  # each process of a pair comes from a template of its own
             # What is left as far as is known now: this round, every pair's minimum, the counting.
-            total = count + len(todo) + sum(max(0, settings.min_processes - p.done - 1) for p in todo)
+            total = rounds.count + len(todo) + sum(max(0, settings.min_processes - p.done - 1) for p in todo)
             for pair in todo:
                 if not pair.finished:
-                    one(pair, workers, total + len(counting))
-    count = _count(counting, settings, python, executables, timeout, memory_limit, layout_seed,
-                   on_progress, on_cells, count, templates)  # fmt: skip
+                    rounds.timed(pair, workers, total + len(counting))
+    rounds.counted(counting)
     if on_progress:
-        on_progress(count, count, "done")
+        on_progress(rounds.count, rounds.count, "done")
     return all_cells
 
 
-def _count(
-    pairs: list[_Pair],
-    settings: Settings,
-    python: str,
-    executables: Mapping[str, str] | None,
-    timeout: float,
-    memory_limit: int | None,
-    layout_seed: int | None,
-    on_progress: ProgressCallback | None,
-    on_cells: Callable[[list[Cell]], None] | None,
-    count: int,
-    templates: bool | None,
-) -> int:
-    """The counting processes (``pairs`` holds a pair once for each it still needs), side by side:
-    they time nothing, and the timed processes are over. A pair that failed is not counted; an
-    interpreter without memray is asked once and noted. A counting process that dies is run
-    again once; a second death leaves the pair's counts out, with a warning, and its timed
-    figures stand. Returns the processes run so far."""
-    rng = random.SystemRandom()
-    jobs = []
-    for pair in pairs:
-        executable = executables[pair.group.python] if executables and pair.group.python else python
-        seed = rng.randrange(1 << 31) if layout_seed is None else layout_seed
-        job = CountJob(pair.group.ref, pair.group.params, pair.group.threads, pair.pools, settings.count_ops,
-                       seed, memory_limit)  # fmt: skip
-        jobs.append((executable, job))
-    total = count + len(jobs)
-    uncounted: set[str] = set()
-    again: list[int] = []
+def _cells_of(groups: Sequence[Group], existing: Sequence[Cell]) -> tuple[list[Cell], list[_Pair]]:
+    """The new cells of ``groups`` (those not in ``existing``), and every group's pairs."""
+    known = {c.key: c for c in existing}
+    all_cells: list[Cell] = []
+    pairs: list[_Pair] = []
+    for group in groups:
+        cells = {}
+        for pool in group.pools:
+            cell = Cell(group.ref.name, pool, group.threads, dict(group.params), status="pending",
+                        python=group.python)  # fmt: skip
+            if cell.key in known:
+                cell = known[cell.key]
+            else:
+                all_cells.append(cell)
+            cells[pool] = cell
+        pairs.extend(_pairs_of(group, cells))
+    return all_cells, pairs
 
-    def keep(index: int) -> bool:
-        pair = pairs[index]
-        return not pair.finished and jobs[index][0] not in uncounted
 
-    def answered(index: int, answer: Answer | WorkerFailure) -> None:
-        nonlocal count
-        count += 1
-        pair = pairs[index]
-        if on_progress:
-            on_progress(count, total, f"counting allocations: {pair.label}")
-        if isinstance(answer, WorkerFailure):
-            if answer.message.startswith(KILLED) and index not in again:
-                again.append(index)
-                return
-            note = f"allocations not counted: the counting process failed ({answer.message})"
+@dataclass
+class _Rounds:
+    """What every process of a session shares: where it runs, its limits, whom it tells."""
+
+    settings: Settings
+    python: str
+    executables: Mapping[str, str]
+    timeout: float
+    on_progress: ProgressCallback | None
+    on_cells: Callable[[list[Cell]], None] | None
+    memory_limit: int | None
+    layout_seed: int | None
+    templates: bool | None
+    count: int = 0
+    """Processes run so far."""
+
+    def __post_init__(self) -> None:
+        self.rng = random.SystemRandom()
+
+    def executable(self, pair: _Pair) -> str:
+        return self.executables[pair.group.python] if self.executables and pair.group.python else self.python
+
+    def seed(self) -> int:
+        return self.rng.randrange(1 << 31) if self.layout_seed is None else self.layout_seed
+
+    def timed(self, pair: _Pair, workers: Templates, total: int) -> None:
+        """One timed process of ``pair``; a worker killed by a signal is run again once."""
+        if self.on_progress:
+            self.on_progress(self.count, total, f"{pair.label} (process {pair.done + 1})")
+        executable, settings = self.executable(pair), self.settings
+        seed = self.seed()
+        started = time.monotonic()
+        answer = run_worker(executable, pair.job(settings, self.memory_limit, seed), self.timeout,
+                            templates=workers)  # fmt: skip
+        if isinstance(answer, WorkerFailure) and answer.message.startswith(KILLED) and not pair.retried:
+            # One retry for a worker killed by a signal: a rare crash inside the tracing pass
+            # (seen once in ~500 processes) must not fail a cell, and so a gate; a scenario that
+            # crashes every time still fails.
+            pair.retried = True
             for pool in pair.pools:
-                if note not in pair.cells[pool].warnings:
-                    pair.cells[pool].warnings.append(note)
-            return
-        if answer.not_counted:
-            uncounted.add(jobs[index][0])
-        _add_counts(pair, answer, jobs[index][1].layout_seed)
-        if on_cells:
-            on_cells([])
+                pair.cells[pool].warnings.append(f"a worker process {answer.message[11:]}; it was run again")
+            seed = self.seed()
+            answer = run_worker(executable, pair.job(settings, self.memory_limit, seed), self.timeout,
+                                templates=workers)  # fmt: skip
+        self.count += 1
+        pair.spent += time.monotonic() - started
+        if isinstance(answer, WorkerFailure):
+            _fail(pair, answer)
+        else:
+            _add(pair, answer, seed)
+            if pair.loops is None:
+                mine = {name: answer.pools[name].run for name in pair.pools}
+                pair.loops = {name: run.loops for name, run in mine.items()}
+                pair.loops[REFERENCE] = mine[pair.pools[0]].reference_loops or 0
+            pair.done += 1
+        if self.on_cells:
+            self.on_cells([])
 
-    parallel = max(1, min(MAX_COUNTING, os.cpu_count() or 1))
-    run_workers(jobs, timeout, parallel=parallel, on_answer=answered, keep=keep, templates=templates)
-    if again:
-        retried = {i: jobs[i] for i in again}
-        order = list(retried)
-        run_workers([retried[i] for i in order], timeout, parallel=parallel, templates=templates,
-                    on_answer=lambda k, a: answered(order[k], a), keep=lambda k: keep(order[k]))  # fmt: skip
-    return count
+    def counted(self, pairs: list[_Pair]) -> None:
+        """The counting processes (``pairs`` holds a pair once for each it still needs), side by
+        side: they time nothing, and the timed processes are over. A pair that failed is not
+        counted; an interpreter without memray is asked once and noted. A counting process that
+        dies is run again once; a second death leaves the pair's counts out, with a warning, and
+        its timed figures stand."""
+        jobs = []
+        for pair in pairs:
+            job = CountJob(pair.group.ref, pair.group.params, pair.group.threads, pair.pools,
+                           self.settings.count_ops, self.seed(), self.memory_limit)  # fmt: skip
+            jobs.append((self.executable(pair), job))
+        total = self.count + len(jobs)
+        uncounted: set[str] = set()
+        again: list[int] = []
+
+        def keep(index: int) -> bool:
+            pair = pairs[index]
+            return not pair.finished and jobs[index][0] not in uncounted
+
+        def answered(index: int, answer: Answer | WorkerFailure) -> None:
+            self.count += 1
+            pair = pairs[index]
+            if self.on_progress:
+                self.on_progress(self.count, total, f"counting allocations: {pair.label}")
+            if isinstance(answer, WorkerFailure):
+                if answer.message.startswith(KILLED) and index not in again:
+                    again.append(index)
+                    return
+                note = f"allocations not counted: the counting process failed ({answer.message})"
+                for pool in pair.pools:
+                    if note not in pair.cells[pool].warnings:
+                        pair.cells[pool].warnings.append(note)
+                return
+            if answer.not_counted:
+                uncounted.add(jobs[index][0])
+            _add_counts(pair, answer, jobs[index][1].layout_seed)
+            if self.on_cells:
+                self.on_cells([])
+
+        parallel = max(1, min(MAX_COUNTING, os.cpu_count() or 1))
+        run_workers(jobs, self.timeout, parallel=parallel, on_answer=answered, keep=keep,
+                    templates=self.templates)  # fmt: skip
+        if again:
+            order = list(again)
+            run_workers([jobs[i] for i in order], self.timeout, parallel=parallel, templates=self.templates,
+                        on_answer=lambda k, a: answered(order[k], a), keep=lambda k: keep(order[k]))  # fmt: skip
 
 
 MAX_COUNTING = 4
@@ -299,8 +310,8 @@ def _add_counts(pair: _Pair, answer: Answer, seed: int) -> None:
             cell.counts.append(Count(found.allocations / found.ops, found.bytes / found.ops, seed))
             if cell.allocs is None:
                 cell.allocs = AllocStats()
-            cell.allocs.add(AllocStats(found.ops, found.allocations, found.bytes, found.peak_bytes))
-            notes.extend(found.warnings)
+            cell.allocs.add(found)
+            notes.extend(answer.notes.get(pool, []))
         for warning in notes:
             if warning not in cell.warnings:
                 cell.warnings.append(warning)
@@ -321,51 +332,47 @@ def _fail(pair: _Pair, failure: WorkerFailure) -> None:
 
 
 def _add(pair: _Pair, answer: Answer, seed: int) -> None:
-    """Add one process's answer to the pair's cells."""
-    pools = answer.pools
-    base = pools["none"].values
+    """Add one process's answer to the pair's cells: its runs get what only the parent knows (the
+    ratios to ``none`` of the same process, the partner, the seed); GC totals and memory medians
+    over the processes."""
+    base = answer.pools["none"].run.values
     for pool in pair.pools:
         cell = pair.cells[pool]
         if cell.status in ("failed", "skipped") and pool != "none":
             continue
         cell.status, cell.error = "ok", None  # none: another pair may have failed first
-        mine = pools[pool]
-        partner = next((p for p in pair.pools if p != pool), None)
-        ratios = [b / v for b, v in zip(base, mine.values, strict=False) if v > 0] if pool != "none" else []
-        gc = mine.gc
-        cell.runs.append(
-            Run(
-                mine.loops,
-                mine.values,
-                mine.warmups,
-                ratios,
-                mine.reference,
-                reference_loops=mine.reference_loops,
-                layout_seed=seed,
-                partner=partner,
-                hit_rate=mine.hit_rate,
-                peak_rss_bytes=gc.peak_bytes if gc else None,
-                rss_added_bytes=gc.added_bytes if gc else None,
-            )
-        )
+        mine = answer.pools[pool]
+        run = mine.run
+        if pool != "none":
+            run.ratios = [b / v for b, v in zip(base, run.values, strict=False) if v > 0]
+        run.layout_seed = seed
+        run.partner = next((p for p in pair.pools if p != pool), None)
+        cell.runs.append(run)
         cell.latency_ns.extend(mine.latency)
-        if gc is not None:
+        if mine.gc is not None:
             if cell.gc is None:
                 cell.gc = GcStats()
-            cell.gc.add(GcStats(gc.ops, gc.collections, gc.pause_total_ns, gc.pause_max_ns, processes=1))
+            cell.gc.add(mine.gc)
         if answer.interpreter.get("gil_enabled") is False and FREE_THREADED_GC not in cell.warnings:
             cell.warnings.append(FREE_THREADED_GC)
         cell.warnings.extend(w for w in answer.warnings if w not in cell.warnings)
         hit_rates = [r.hit_rate for r in cell.runs if r.hit_rate is not None]
         cell.hit_rate = statistics.fmean(hit_rates) if hit_rates else None
-        peaks = [r.peak_rss_bytes for r in cell.runs if r.peak_rss_bytes is not None]
-        added = [r.rss_added_bytes for r in cell.runs if r.rss_added_bytes is not None]
-        if gc is not None and peaks:
-            cell.peak_rss_bytes = int(statistics.median(peaks))
-            cell.memory = MemoryStats(
-                int(statistics.median(peaks)),
-                int(statistics.median(added)) if added else 0,
-                gc.peak_reset and (cell.memory is None or cell.memory.peak_reset),
+        if mine.memory is not None:
+            cell.memory = _memory(
+                cell.runs, mine.memory.peak_reset and (cell.memory is None or cell.memory.peak_reset)
             )
+            cell.peak_rss_bytes = cell.memory.peak_bytes
         if mine.pool_stats is not None:
             cell.pool_stats = mine.pool_stats
+
+
+def _memory(runs: Sequence[Run], peak_reset: bool) -> MemoryStats:
+    """The cell's memory: medians over its processes' GC passes."""
+    peaks = [r.peak_rss_bytes for r in runs if r.peak_rss_bytes is not None]
+    added = [r.rss_added_bytes for r in runs if r.rss_added_bytes is not None]
+    return MemoryStats(
+        int(statistics.median(peaks)) if peaks else 0,
+        int(statistics.median(added)) if added else 0,
+        peak_reset,
+    )

@@ -109,11 +109,11 @@ def run_session(
     settings = SMOKE if request.mode == "smoke" else MODES[request.mode]
     label = request.label or ("-".join(dict.fromkeys(names)) if request.scenarios else "builtins")
     path = request.out or storage.default_path(request.results_dir, label)
+    planned = _Plan(request, groups, settings, executables, path, found)
     if existing is not None:
         existing.metadata["resumed"] = datetime.now(UTC).isoformat(timespec="seconds")
         existing.metadata.pop("interrupted", None)
-        return _measure_and_save(existing, groups, settings, request, executables, path, found,
-                                 on_progress, overwrite=True)  # fmt: skip
+        return _measure_and_save(existing, planned, on_progress, overwrite=True)
     started = datetime.now(UTC).isoformat(timespec="seconds")
     result = Result(
         metadata={
@@ -139,8 +139,7 @@ def run_session(
             "layout_seed": request.layout_seed,
         },
     )
-    return _measure_and_save(result, groups, settings, request, executables, path, found,
-                             on_progress, overwrite=request.force)  # fmt: skip
+    return _measure_and_save(result, planned, on_progress, overwrite=request.force)
 
 
 def resume_request(result: Result, request: RunRequest) -> RunRequest:
@@ -199,18 +198,24 @@ def resume_request(result: Result, request: RunRequest) -> RunRequest:
     return resumed
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """What a session measures and where it saves: the request as resolved."""
+
+    request: RunRequest
+    groups: list[Group]
+    settings: Settings
+    executables: dict[str, str]
+    """Label -> executable of a run under several interpreters; empty under one."""
+    path: Path
+    discovery: Discovery
+
+
 def _measure_and_save(
-    result: Result,
-    groups: list[Group],
-    settings: Settings,
-    request: RunRequest,
-    executables: dict[str, str],
-    path: Path,
-    found: Discovery,
-    on_progress: ProgressCallback | None,
-    *,
-    overwrite: bool,
+    result: Result, planned: _Plan, on_progress: ProgressCallback | None, *, overwrite: bool
 ) -> RunOutcome:
+    request, path = planned.request, planned.path
+
     def keep(cells: list[Cell]) -> None:
         result.cells.extend(cells)
         storage.save(result, path, overwrite=True, interim=True)
@@ -218,8 +223,8 @@ def _measure_and_save(
     with storage.exclusive(path):
         storage.save(result, path, overwrite=overwrite)
         try:
-            measure_groups(groups, settings, python=(request.pythons or (sys.executable,))[0],
-                           executables=executables, timeout=request.timeout,
+            measure_groups(planned.groups, planned.settings, python=(request.pythons or (sys.executable,))[0],
+                           executables=planned.executables, timeout=request.timeout,
                            on_progress=on_progress, on_cells=keep,
                            memory_limit=request.memory_limit, existing=list(result.cells),
                            layout_seed=request.layout_seed)  # fmt: skip
@@ -234,4 +239,4 @@ def _measure_and_save(
         result.complete = True
         result.metadata["date_finished"] = datetime.now(UTC).isoformat(timespec="seconds")
         storage.save(result, path, overwrite=True)
-    return RunOutcome(result, path, found)
+    return RunOutcome(result, path, planned.discovery)

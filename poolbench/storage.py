@@ -1,9 +1,9 @@
 """Result files: poolbench's own versioned JSON, written atomically, never silently overwritten.
 
-Schema (``"format": "poolbench-result"``, ``"version": 2``) is documented in the README; reading it back
-and checking every field is :mod:`poolbench.reader`. pyperf's
-format cannot be the primary one: it rejects values that are not > 0, and 0 allocations per
-operation is a real result. Readers refuse newer versions by name, and files of other tools
+The format (``"format": "poolbench-result"``, its version history in :mod:`poolbench.result`) is
+documented in the README; each result type writes and reads (checking every field) its own part.
+pyperf's format cannot be the primary one: it rejects values that are not > 0, and 0 allocations
+per operation is a real result. Readers refuse newer versions by name, and files of other tools
 (pyperf's included) with a message that says what the file is.
 """
 
@@ -17,47 +17,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from .errors import ResultExistsError, ResultFileError
-from .reader import parse
-from .result import SCHEMA, SCHEMA_VERSION, Cell, Result
-
-
-def to_json(result: Result) -> dict[str, Any]:
-    def cell(c: Cell) -> dict[str, Any]:
-        return {
-            "scenario": c.scenario,
-            "pool": c.pool,
-            "threads": c.threads,
-            "params": c.params,
-            "status": c.status,
-            "error": c.error,
-            "runs": [r.__dict__ for r in c.runs],
-            "latency_ns": c.latency_ns,
-            "gc": c.gc.__dict__ if c.gc else None,
-            "allocs": c.allocs.__dict__ if c.allocs else None,
-            "peak_rss_bytes": c.peak_rss_bytes,
-            "hit_rate": c.hit_rate,
-            "pool_stats": c.pool_stats,
-            "memory": c.memory.__dict__ if c.memory else None,
-            "warnings": c.warnings,
-            "counts": [k.__dict__ for k in c.counts],
-            **({"python": c.python} if c.python else {}),
-        }
-
-    return {
-        "format": SCHEMA,
-        "version": SCHEMA_VERSION,
-        "complete": result.complete,
-        "metadata": result.metadata,
-        "config": result.config,
-        "cells": [cell(c) for c in result.cells],
-    }
+from .result import Result, parse
 
 
 def dumps(result: Result, *, compact: bool = False) -> str:
-    return json.dumps(to_json(result), indent=None if compact else 1, allow_nan=False) + "\n"
+    return json.dumps(result.to_json(), indent=None if compact else 1, allow_nan=False) + "\n"
 
 
 def make_folder(folder: Path) -> None:

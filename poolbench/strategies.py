@@ -6,8 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .pools import Pool, create_pool
-from .pools._base import bound_of
+from .pools import Pool, bound_of, create_pool
 from .scenario import Scenario
 
 Get = Callable[[], Any]

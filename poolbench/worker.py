@@ -19,10 +19,10 @@ from typing import Any, NoReturn
 
 from . import __version__, env, layout
 from .counting import count_group, memray_available, unavailable
-from .discovery import load_ref
+from .loading import load_ref
 from .measure import measure_group
 from .processes import PARENT_ENV, die_with_parent, serve_forks
-from .protocol import AllocFigures, Answer, CountJob, DoctorJob, MeasureJob, job_from_json
+from .protocol import Answer, CountJob, DoctorJob, MeasureJob, job_from_json
 from .scenario import Scenario, SkipScenario
 from .strategies import Strategy, build_strategies
 
@@ -108,15 +108,20 @@ def count(job: CountJob, publish: Publish = lambda answer: None) -> Answer:
 
     def make(scenario: Scenario, strategies: list[Strategy]) -> Answer:
         found = count_group(scenario, strategies, job.threads, job.count_ops)
-        counts = {name: AllocFigures(**figures) for name, figures in found.items()}
-        return Answer(ok=True, counts=counts, interpreter=env.interpreter(), version=__version__)
+        return Answer(
+            ok=True,
+            counts={name: one.allocs for name, one in found.items()},
+            notes={name: one.warnings for name, one in found.items() if one.warnings},
+            interpreter=env.interpreter(),
+            version=__version__,
+        )
 
     return _published(job, publish, make)
 
 
 def doctor(job: DoctorJob) -> Answer:
     """One (scenario, pool) of ``poolbench doctor``, in this process."""
-    from .doctor import diagnose_one
+    from .diagnosis import diagnose_one
 
     found = diagnose_one(job.scenario, load_ref(job.scenario), job.pool, ops=job.ops, race=job.race)
     diagnosis = {"error": found.error, "findings": [f.to_json() for f in found.findings]}

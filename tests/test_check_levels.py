@@ -29,13 +29,13 @@ def no_watchdog_left():
     yield
     import gc
 
-    import poolbench.pools._checked as checking
+    from poolbench.pools import _watchdog
 
     deadline = time.monotonic() + 5
-    while checking._watchdog is not None and time.monotonic() < deadline:
+    while _watchdog.running() and time.monotonic() < deadline:
         gc.collect()
         time.sleep(0.05)
-    assert checking._watchdog is None
+    assert not _watchdog.running()
 
 
 def kinds(pool) -> dict[str, object]:
@@ -88,9 +88,9 @@ def test_simple_finds_dirty_reuse_against_a_fresh_object():
 
 
 def test_simple_leaves_correct_code_alone_and_samples_again_later(simple_pool, monkeypatch):
-    import poolbench.pools._checked as checking
+    import poolbench.pools._sampler as sampling
 
-    monkeypatch.setattr(checking, "SAMPLE_PERIOD", 0.0)
+    monkeypatch.setattr(sampling, "SAMPLE_PERIOD", 0.0)
     sampler = simple_pool.checker.flush.__self__
     watched = 0
     for i in range(200):

@@ -6,8 +6,9 @@ import shutil
 
 import pytest
 
-from poolbench.discovery import discover, load_ref
+from poolbench.discovery import discover
 from poolbench.errors import UsageError
+from poolbench.loading import load_ref
 
 
 def test_builtins_are_found_from_any_directory():

@@ -12,8 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from poolbench.cli import app
+from poolbench.diagnosis import diagnose
 from poolbench.discovery import discover
-from poolbench.doctor import diagnose
 from poolbench.pools import STRATEGIES, FreeListPool, SyncPool, checked
 
 EXAMPLES = Path(__file__).parent.parent / "scenarios" / "examples"

@@ -120,9 +120,9 @@ def test_calibration_keeps_whole_batches():
 
 def test_values_are_nanoseconds_per_operation_and_ratios_come_from_them():
     results, _ = measure()
-    assert results["none"].values == [100.0] * 4
-    assert results["sync"].values == [40.0] * 4
-    assert len(results["none"].warmups) == 1
+    assert results["none"].run.values == [100.0] * 4
+    assert results["sync"].run.values == [40.0] * 4
+    assert len(results["none"].run.warmups) == 1
 
 
 class Apart(Costed):
@@ -137,13 +137,13 @@ def test_strategies_of_similar_speed_time_the_same_operations_a_value():
     # Calibrated alone, none (100 ns) would get 16,384 ops a value and sync (40 ns) 32,768: a
     # value's fixed cost would then weigh twice as much per op in none's values as in sync's.
     results, _ = measure()
-    assert results["none"].loops == results["sync"].loops == 32768
+    assert results["none"].run.loops == results["sync"].run.loops == 32768
 
 
 def test_strategies_far_apart_keep_loops_of_their_own():
     results, _ = measure(kind=Apart)
-    assert (results["none"].loops, results["sync"].loops) == (512, 32768)
-    assert results["none"].values == [2000.0] * 4
+    assert (results["none"].run.loops, results["sync"].run.loops) == (512, 32768)
+    assert results["none"].run.values == [2000.0] * 4
 
 
 def test_same_loops_takes_the_largest_within_eight_times_and_leaves_pinned_loops_alone():
@@ -156,7 +156,7 @@ def test_same_loops_takes_the_largest_within_eight_times_and_leaves_pinned_loops
 
 def test_the_strategy_that_goes_first_rotates_from_round_to_round():
     results, scenario = measure()
-    sync_loops = results["sync"].loops
+    sync_loops = results["sync"].run.loops
     # Calibration ends with sync's call at its final loop count and one at twice that (the
     # check); then come one warmup round and four value rounds of two timed calls each. The
     # strategy timed first alternates (none, sync, none, ...), so neither always runs right
@@ -170,15 +170,15 @@ def test_with_threads_time_per_op_is_wall_time_over_every_threads_operations():
     results, scenario = measure(threads=4)
     # Four threads each run n ops of 100 ns; the fake clock adds them up as if run one after
     # another (the GIL), so wall time / (4 n) is still 100 ns.
-    assert results["none"].values == [100.0] * 4
-    loops = results["none"].loops
+    assert results["none"].run.values == [100.0] * 4
+    loops = results["none"].run.loops
     timed = sum(1 for n, unpooled in scenario.calls if n == loops and unpooled)
     assert timed >= 4 * 5 and timed % 4 == 0  # every round (1 warmup + 4 values) on all four threads
 
 
 def test_each_round_times_the_reference_workload():
     results, _ = measure()
-    assert results["none"].reference == [50.0] * 4
+    assert results["none"].run.reference == [50.0] * 4
 
 
 def test_pooled_cells_report_the_hit_rate_of_their_gc_pass_and_pool_stats():
@@ -186,9 +186,9 @@ def test_pooled_cells_report_the_hit_rate_of_their_gc_pass_and_pool_stats():
     scenario.setup()
     strategies = build_strategies(scenario, ["none", "sync"], 1)
     results = measure_group(scenario, strategies, 1, SETTINGS)  # the real clock
-    assert results["none"].hit_rate is None
+    assert results["none"].run.hit_rate is None
     # The pool keeps every other object it is given back, so about half the gets miss.
-    assert 0.4 <= results["sync"].hit_rate <= 0.6
+    assert 0.4 <= results["sync"].run.hit_rate <= 0.6
     assert results["sync"].pool_stats["strategy"] == "sync"
 
 
@@ -295,11 +295,11 @@ def test_allocation_counts_are_exact_at_every_thread_count(threads):
     finally:
         team.close()
     for counts in found:  # the same answer twice in one process, after the first
-        none, sync = counts["none"], counts["sync"]
-        assert none["allocations"] / none["ops"] == 2.0
-        assert none["bytes"] / none["ops"] == 157.0
-        assert (sync["allocations"], sync["bytes"]) == (0, 0)
-        assert "warnings" not in none
+        none, sync = counts["none"].allocs, counts["sync"].allocs
+        assert none.allocations / none.ops == 2.0
+        assert none.bytes / none.ops == 157.0
+        assert (sync.allocations, sync.bytes) == (0, 0)
+        assert counts["none"].warnings == []
 
 
 def test_a_negative_leftover_after_the_harness_is_a_warning_not_a_silent_zero(monkeypatch):
@@ -319,14 +319,14 @@ def test_a_negative_leftover_after_the_harness_is_a_warning_not_a_silent_zero(mo
     team = Team(1, FakeClock())
     scenario = SmallBuffer()
     counts = count_strategies(scenario, build_strategies(scenario, ["none"], 1), team, 10)
-    assert counts["none"]["allocations"] == 0
-    assert "harness subtraction left" in counts["none"]["warnings"][0]
+    assert counts["none"].allocs.allocations == 0
+    assert "harness subtraction left" in counts["none"].warnings[0]
 
 
 def test_a_job_and_an_answer_survive_the_trip_through_json():
     import json
 
-    from poolbench.discovery import ScenarioRef
+    from poolbench.loading import ScenarioRef
     from poolbench.protocol import Answer, MeasureJob, job_from_json
 
     job = MeasureJob(ScenarioRef("tiny", "folder", "/x/tiny.py", "Tiny"), {"batch": 1}, 2, ("none", "sync"),
@@ -343,3 +343,22 @@ def test_a_worker_of_another_protocol_version_is_refused():
 
     with pytest.raises(ProtocolError):
         Answer.from_json({"protocol": 1, "ok": True, "pools": {}})
+
+
+def test_a_malformed_answer_is_refused_naming_the_field_as_a_result_file_would_be():
+    import json
+
+    from poolbench.protocol import Answer, ProtocolError
+    from poolbench.result import AllocStats
+
+    results, _ = measure()
+    answer = Answer(ok=True, pools=results, counts={"none": AllocStats(10, 20, 300, 4096)}, version="x")
+    data = json.loads(json.dumps(answer.to_json()))
+    assert Answer.from_json(data) == answer
+    data["pools"]["sync"]["run"]["values"][0] = -1.0
+    with pytest.raises(ProtocolError, match=r"pools\.sync\.run\.values\[0\]: must not be negative"):
+        Answer.from_json(data)
+    data = json.loads(json.dumps(answer.to_json()))
+    del data["counts"]["none"]["bytes"]
+    with pytest.raises(ProtocolError, match=r"counts\.none: missing 'bytes'"):
+        Answer.from_json(data)

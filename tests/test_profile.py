@@ -197,18 +197,18 @@ def test_without_memray_profile_says_so(monkeypatch):
 def test_an_installed_scenario_file_still_counts_as_the_users_code(monkeypatch):
     # As if the built-in scenarios were installed in site-packages (a non-editable install):
     # their folder is then skipped like any installed package, except the profiled scenario's file.
-    from poolbench import profile
-    from poolbench.cli.profile import _scenario_target
-    from poolbench.pools import _checked
+    from poolbench import callsites, profile
+    from poolbench.profile import ProfileRequest
+    from poolbench.profile._session import target_of
 
-    target = _scenario_target("bytes-buffer", None, "none", 500, None, ())
+    target = target_of(ProfileRequest("bytes-buffer", ops=500))
     installed = str(Path(target.source).parent) + "/"
-    monkeypatch.setattr(_checked, "_SKIPPED", (*_checked._SKIPPED, installed))
-    _checked.user_code.cache_clear()
+    monkeypatch.setattr(callsites, "_SKIPPED", (*callsites._SKIPPED, installed))
+    callsites.user_code.cache_clear()
     try:
         found = profile.run_target(target, timeout=120)
     finally:
-        _checked.user_code.cache_clear()
+        callsites.user_code.cache_clear()
     assert found.sites[0].function == "new" and found.sites[0].site.startswith(target.source)
 
 

@@ -255,8 +255,10 @@ def test_an_answer_is_written_before_teardown_and_a_bad_teardown_only_warns(
     monkeypatch.setattr(worker, "TEARDOWN_SECONDS", 0.3)
     published = []
     answer = worker.measure(job, lambda a: published.append(a.to_json()))
-    assert answer.ok and answer.pools["sync"].values  # the figures stand
-    assert published[0]["warnings"] == [] and published[0]["pools"]["sync"]["values"]  # before teardown
+    assert answer.ok and answer.pools["sync"].run.values  # the figures stand
+    assert (
+        published[0]["warnings"] == [] and published[0]["pools"]["sync"]["run"]["values"]
+    )  # before teardown
     assert len(published) == 2 and said in published[-1]["warnings"][0]
 
 

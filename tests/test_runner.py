@@ -160,15 +160,15 @@ def test_each_pool_gets_the_peak_memory_of_its_own_pass(scenarios_ok, tmp_path):
 
 
 def test_cells_measured_on_a_free_threaded_build_say_what_their_gc_figures_mean():
-    from poolbench.discovery import ScenarioRef
+    from poolbench.loading import ScenarioRef
     from poolbench.planning import Group
-    from poolbench.protocol import Answer, GcFigures, StrategyFigures
-    from poolbench.result import Cell
+    from poolbench.protocol import Answer, StrategyFigures
+    from poolbench.result import Cell, GcStats, MemoryStats, Run
     from poolbench.runner import FREE_THREADED_GC, _add, _add_counts, _Pair
 
     def figures():
-        gc = GcFigures(100, [0, 0, 0], 0, 0, 1 << 20, 0, True)
-        return StrategyFigures(8, 8, [], [10.0], [5.0], [10.0], gc, hit_rate=1.0)
+        run = Run(8, [10.0], reference=[5.0], reference_loops=8, hit_rate=1.0, peak_rss_bytes=1 << 20)
+        return StrategyFigures(run, [10.0], GcStats(100, [0, 0, 0], 0, 0, 1), MemoryStats(1 << 20, 0, True))
 
     group = Group(ScenarioRef("s", "folder", "/s.py", "S"), {"batch": 1}, 1, ("none", "sync"))
     cells = {p: Cell("s", p, 1, {"batch": 1}, status="pending") for p in group.pools}

@@ -7,11 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ..discovery import discover
-from ..doctor import diagnose_isolated
-from ..errors import UsageError
-from ..planning import check_pools
-from ..profile import MAX_OPS
+from ..doctor import DoctorRequest, doctor_session
 from ._app import Pools, ScenarioDirs, app, check_timeout, console, split_list
 
 
@@ -46,20 +42,20 @@ def doctor(
     ] = 300.0,
 ) -> None:
     """Run scenarios under checking pools; report leaks, double puts, dirty reuse, use after put."""
-    if not 1 <= ops <= MAX_OPS:
-        raise UsageError(f"--ops takes 1 to {MAX_OPS:,} operations, not {ops}")
-    if not 0 <= race < 1:
-        raise UsageError(f"--race must be between 0 and 1, not {race:g}")
-    check_timeout(timeout)
-    found = discover(scenarios_dir or [])
-    selected = found.lookup(scenarios or found.builtins())
-    pools = [p for p in check_pools(split_list(pool, "--pool") if pool else ["sync"]) if p != "none"]
-    results = diagnose_isolated(selected, pools, ops=ops, race=race, timeout=timeout)
+    request = DoctorRequest(
+        scenarios=scenarios or (),
+        pools=split_list(pool, "--pool") if pool else ("sync",),
+        scenario_dirs=scenarios_dir or (),
+        ops=ops,
+        race=race,
+        timeout=check_timeout(timeout),
+    )
+    outcome = doctor_session(request)
     from ..render import doctor as render
 
     if format is DoctorFormat.json:
-        typer.echo(render.to_json(results))
+        typer.echo(render.to_json(outcome.diagnoses))
     else:
-        console.print(render.doctor_report(results))
-    if any(d.findings or d.error for d in results):
+        console.print(render.doctor_report(outcome.diagnoses))
+    if outcome.found_misuse:
         raise typer.Exit(1)

@@ -11,8 +11,8 @@ import typer
 from ..errors import UsageError
 from ..params import parse_int
 from ..planning import parse_shard
-from ..render.format import where
 from ..report import report
+from ..result import Result
 from ..session import RunRequest, run_session
 from ._app import (
     Params,
@@ -142,7 +142,6 @@ def run(
     result = outcome.result
     from ..render.table import print_result
 
-    console.print(f"[dim]{plain(where(result.metadata))} · mode {plain(result.config.get('mode', '?'))}[/]")
     print_result(console, result, report(result))
     console.print(f"saved [bold]{plain(outcome.path)}[/]")
     if plot and any(c.status == "ok" for c in result.cells):
@@ -150,6 +149,13 @@ def run(
 
         for written in plot_file(result, outcome.path, None, ["png"]):
             console.print(f"wrote [bold]{plain(written)}[/]")
+    if not _notes(result):
+        raise typer.Exit(1)
+
+
+def _notes(result: Result) -> bool:
+    """Print each cell's notes, once per distinct text, and the skipped and failed cells; whether
+    none failed."""
     by_text: dict[str, list[str]] = {}
     for cell in result.cells:
         for text in cell.warnings:
@@ -162,4 +168,5 @@ def run(
     failed = result.failed()
     if failed:
         warn(f"{len(failed)} cell(s) failed; the others were measured and saved")
-        raise typer.Exit(1)
+        return False
+    return True

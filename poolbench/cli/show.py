@@ -9,9 +9,8 @@ from typing import Annotated
 import typer
 
 from .. import storage
-from ..render.format import where
 from ..report import report
-from ._app import app, console, plain, warn
+from ._app import app, console, warn
 
 
 class ShowFormat(StrEnum):
@@ -36,9 +35,6 @@ def show(
     if format is ShowFormat.table:
         from ..render.table import print_result
 
-        console.print(
-            f"[dim]{plain(where(result.metadata))} · mode {plain(result.config.get('mode', '?'))}[/]"
-        )
         print_result(console, result, reports)
         return
     from ..render import export

@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import PoolClosed, PoolError, PoolMisuse, PoolTimeout
-from ._base import Pool, PoolStats, max_len
+from ._base import Pool, PoolStats, bound_of, max_len
 from ._bounded import BoundedPool
 from ._checked import Checker, Finding, checked, fingerprint
 from ._simple import FreeListPool, LockedPool, NoPool, QueuePool
@@ -85,6 +85,7 @@ __all__ = [
     "PoolTimeout",
     "QueuePool",
     "SyncPool",
+    "bound_of",
     "checked",
     "create_pool",
     "fingerprint",

@@ -48,10 +48,11 @@ from ..errors import ProfileFailed, Stopped, UsageError
 from ._analysis import analyze
 from ._model import FINISHED, MAX_OPS, MIN_COUNT, SHORT, Estimate, Profile, Site, Target
 from ._scaffold import check_scaffold_name, scaffold
+from ._session import ProfileOutcome, ProfileRequest, profile_session
 
 __all__ = [
-    "FINISHED", "MAX_OPS", "MIN_COUNT", "SHORT", "Estimate", "Profile", "Site", "Target",
-    "analyze", "check_scaffold_name", "run_target", "scaffold",
+    "FINISHED", "MAX_OPS", "MIN_COUNT", "SHORT", "Estimate", "Profile", "ProfileOutcome", "ProfileRequest",
+    "Site", "Target", "analyze", "check_scaffold_name", "profile_session", "run_target", "scaffold",
 ]  # fmt: skip
 
 

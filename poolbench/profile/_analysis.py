@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..callsites import user_code
 from ._model import (
     ALIVE_SHARE,
     BATCH_REUSE,
@@ -43,87 +44,13 @@ def analyze(
     import memray
 
     from ..counting import ALLOCATING
-    from ..pools._checked import user_code
 
     kinds = memray.AllocatorType
     frees = {kinds.FREE, kinds.PYMALLOC_FREE}
     allocs = {getattr(kinds, name) for name in ALLOCATING}
-    pymalloc = {kinds.PYMALLOC_MALLOC, kinds.PYMALLOC_CALLOC, kinds.PYMALLOC_REALLOC}
-    stacks: dict[int, tuple[Site, tuple[Any, ...]]] = {}
-    sites: dict[str, Site] = {}
-
-    def user(filename: str) -> bool:
-        return user_code(filename) or os.path.realpath(filename) in user_files
-
-    def site_for(record: Any) -> tuple[Site, tuple[Any, ...]]:
-        """The record's site, and its Python stack (innermost frame first)."""
-        key = record.stack_id
-        found = stacks.get(key)
-        if found is None:
-            stack = tuple(record.stack_trace())
-            where, function = next(
-                ((f"{filename}:{line}", name) for name, filename, line in stack if user(filename)),
-                (NO_SITE, ""),
-            )
-            site = sites.get(where)
-            if site is None:
-                site = sites[where] = Site(where, function)
-            found = stacks[key] = (site, stack)
-        return found
-
-    live: dict[int, tuple[Site, int, int, int]] = {}  # address -> its site, the visit, its size, visit serial
-    pymalloc_by_site: Counter[str] = Counter()
-    visiting: Site | None = None  # the site of the last allocation, and what its visit made
-    visit_bytes = 0
-    serial = 0  # of the visit in progress (every visit of every site)
-    burst: list[tuple[Site, int]] = []  # frees since the last allocation, not yet claimed by an owner
-
-    def close_visit() -> None:
-        nonlocal visiting, serial
-        if visiting is not None:
-            visiting.sizes[visit_bytes] += 1
-            visiting = None
-            serial += 1
-
-    def account(site: Site, size: int, address: int, kind: Any) -> None:
-        nonlocal visiting, visit_bytes, serial
-        burst.clear()
-        if site is not visiting:
-            # A visit: one pass of the program through the line, every allocation it made.
-            close_visit()
-            visiting, visit_bytes = site, 0
-            site.visits += 1
-        visit_bytes += size
-        site.allocations += 1
-        site.bytes += size
-        if kind in pymalloc:
-            pymalloc_by_site[site.site] += 1
-        previous = live.get(address)
-        if previous is not None:
-            freed(previous)  # grown in place: the old block's life ended here
-        live[address] = (site, site.visits, size, serial)
-        site.alive[site.visits] += 1
-        site.peak_alive = max(site.peak_alive, len(site.alive))
-
-    def freed(entry: tuple[Site, int, int, int]) -> None:
-        site, visit, size, made_in = entry
-        site.alive[visit] -= 1
-        if not site.alive[visit]:
-            del site.alive[visit]
-        if site.visits - visit <= short:
-            site.short_lived += 1
-            site.short_lived_bytes += size
-        if made_in == serial and visiting is site:
-            site.freed_in_visit_bytes += size
-            return
-        # Frees come in bursts as an object is torn down: its members first, the object last.
-        # The first free of another site's object claims the ones before it as its own.
-        for member, member_size in burst:
-            if member is not site:
-                member.owned_by[site.site] += member_size
-        burst.clear()
-        burst.append((site, size))
-
+    charges = _Charges(
+        short, user_files, {kinds.PYMALLOC_MALLOC, kinds.PYMALLOC_CALLOC, kinds.PYMALLOC_REALLOC}
+    )
     # An allocation is accounted one record late: if the next one is a call made from the same
     # line, it may have been the callee's frame, which memray's own hook made (module docstring).
     frame_sizes: dict[tuple[str, str], Counter[int]] = {}  # callee (function, file) -> sizes seen
@@ -133,30 +60,29 @@ def analyze(
         kind = record.allocator
         if kind in frees:
             if pending is not None and pending[2] == record.address:
-                account(*pending[:4])
+                charges.account(*pending[:4])
                 pending = None
-            entry = live.pop(record.address, None)
+            entry = charges.live.pop(record.address, None)
             if entry is not None:
-                freed(entry)
+                charges.freed(entry)
             continue
         if kind not in allocs:
             continue  # mmap/munmap: arenas that pymalloc's own records already cover
-        site, stack = site_for(record)
+        site, stack = charges.site_for(record)
         if pending is not None:
             if not _is_frame(pending, record.tid, stack, frame_sizes, kinds):
-                account(*pending[:4])
-            elif user(stack[len(stack) - len(pending[5]) - 1][1]):
-                close_visit()  # a call into the user's code: the calling line's visit is over
+                charges.account(*pending[:4])
+            elif charges.user(stack[len(stack) - len(pending[5]) - 1][1]):
+                charges.close_visit()  # a call into the user's code: the calling line's visit is over
         pending = (site, record.size, record.address, kind, record.tid, stack)
     if pending is not None:
-        account(*pending[:4])
-    close_visit()
+        charges.account(*pending[:4])
+    charges.close_visit()
     for record in reader.get_leaked_allocation_records(merge_threads=True):
         if record.allocator in allocs:
-            site_for(record)[0].alive_at_end += record.n_allocations
+            charges.site_for(record)[0].alive_at_end += record.n_allocations
     reader.close()
-    for key in [k for k, site in sites.items() if site.allocations == 0]:
-        del sites[key]
+    sites = {key: site for key, site in charges.sites.items() if site.allocations}
     _owners(sites)
 
     for site in sites.values():
@@ -169,8 +95,90 @@ def analyze(
         gc_collections=list(gc_collections),
         short=short,
         sites=ranked,
-        estimate=_estimate(ranked, gc_collections, pymalloc_by_site),
+        estimate=_estimate(ranked, gc_collections, charges.pymalloc_by_site),
     )
+
+
+class _Charges:
+    """The accounting of one recording: each allocation charged to its site, the blocks still
+    alive, and the visit in progress (one pass of the program through a line)."""
+
+    def __init__(self, short: int, user_files: frozenset[str], pymalloc: set[Any]) -> None:
+        self.short = short
+        self.user_files = user_files
+        self.pymalloc = pymalloc
+        self.stacks: dict[int, tuple[Site, tuple[Any, ...]]] = {}
+        self.sites: dict[str, Site] = {}
+        # address -> its site, the visit, its size, visit serial
+        self.live: dict[int, tuple[Site, int, int, int]] = {}
+        self.pymalloc_by_site: Counter[str] = Counter()
+        self.visiting: Site | None = None  # the site of the last allocation, and what its visit made
+        self.visit_bytes = 0
+        self.serial = 0  # of the visit in progress (every visit of every site)
+        self.burst: list[tuple[Site, int]] = []  # frees since the last allocation, not yet claimed
+
+    def user(self, filename: str) -> bool:
+        return user_code(filename) or os.path.realpath(filename) in self.user_files
+
+    def site_for(self, record: Any) -> tuple[Site, tuple[Any, ...]]:
+        """The record's site, and its Python stack (innermost frame first)."""
+        key = record.stack_id
+        found = self.stacks.get(key)
+        if found is None:
+            stack = tuple(record.stack_trace())
+            where, function = next(
+                ((f"{filename}:{line}", name) for name, filename, line in stack if self.user(filename)),
+                (NO_SITE, ""),
+            )
+            site = self.sites.get(where)
+            if site is None:
+                site = self.sites[where] = Site(where, function)
+            found = self.stacks[key] = (site, stack)
+        return found
+
+    def close_visit(self) -> None:
+        if self.visiting is not None:
+            self.visiting.sizes[self.visit_bytes] += 1
+            self.visiting = None
+            self.serial += 1
+
+    def account(self, site: Site, size: int, address: int, kind: Any) -> None:
+        self.burst.clear()
+        if site is not self.visiting:
+            # A visit: one pass of the program through the line, every allocation it made.
+            self.close_visit()
+            self.visiting, self.visit_bytes = site, 0
+            site.visits += 1
+        self.visit_bytes += size
+        site.allocations += 1
+        site.bytes += size
+        if kind in self.pymalloc:
+            self.pymalloc_by_site[site.site] += 1
+        previous = self.live.get(address)
+        if previous is not None:
+            self.freed(previous)  # grown in place: the old block's life ended here
+        self.live[address] = (site, site.visits, size, self.serial)
+        site.alive[site.visits] += 1
+        site.peak_alive = max(site.peak_alive, len(site.alive))
+
+    def freed(self, entry: tuple[Site, int, int, int]) -> None:
+        site, visit, size, made_in = entry
+        site.alive[visit] -= 1
+        if not site.alive[visit]:
+            del site.alive[visit]
+        if site.visits - visit <= self.short:
+            site.short_lived += 1
+            site.short_lived_bytes += size
+        if made_in == self.serial and self.visiting is site:
+            site.freed_in_visit_bytes += size
+            return
+        # Frees come in bursts as an object is torn down: its members first, the object last.
+        # The first free of another site's object claims the ones before it as its own.
+        for member, member_size in self.burst:
+            if member is not site:
+                member.owned_by[site.site] += member_size
+        self.burst.clear()
+        self.burst.append((site, size))
 
 
 def _is_frame(

@@ -68,7 +68,7 @@ def main(spec_path: str) -> int:
 
 def _scenario_work(target: Target) -> Any:
     """``ops`` operations of a scenario under ``pool``, set up before tracing starts."""
-    from ..discovery import ScenarioRef, load_ref
+    from ..loading import ScenarioRef, load_ref
     from ..strategies import build_strategies
     from ..timing import round_up
 

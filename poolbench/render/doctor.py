@@ -9,7 +9,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from ..doctor import Diagnosis
+from ..diagnosis import Diagnosis
 
 
 def to_json(results: Sequence[Diagnosis]) -> str:

@@ -108,5 +108,14 @@ def scenario_table(title: str, rows: list[CellReport], *, pythons: bool = False,
     return table
 
 
+def header(result: Result) -> str:
+    """The line above a result's tables (``run`` and ``show``): the interpreter and machine, the mode."""
+    return (
+        f"[dim]{escape(fmt.where(result.metadata))} · mode {escape(str(result.config.get('mode', '?')))}[/]"
+    )
+
+
 def print_result(console: Console, result: Result, reports: Sequence[CellReport]) -> None:
+    """A result as ``run`` and ``show`` print it: its :func:`header`, then its tables."""
+    console.print(header(result))
     console.print(result_tables(result, reports, console.width))
