@@ -45,7 +45,7 @@ from typing import Any
 from .result import AllocStats
 from .scenario import Scenario
 from .strategies import Put, Strategy, fill
-from .timing import Team, round_up
+from .timing import Members, round_up, team_for
 
 ALLOCATING = frozenset(
     {"MALLOC", "CALLOC", "REALLOC", "ALIGNED_ALLOC", "MEMALIGN", "POSIX_MEMALIGN", "VALLOC",
@@ -71,7 +71,7 @@ def memray_available() -> bool:
     return True
 
 
-def count_allocations(team: Team, work: Callable[[], object]) -> dict[str, int] | None:
+def count_allocations(team: Members, work: Callable[[], object]) -> dict[str, int] | None:
     """Allocator calls and bytes requested while ``work()`` runs on every thread of ``team``,
     or ``None`` without memray."""
     try:
@@ -141,6 +141,14 @@ class FrameCounter:
         self.bytes = [0] * threads
 
     def run(self, index: int, work: Callable[[], object]) -> None:
+        self.start(index)
+        try:
+            work()
+        finally:
+            sys.setprofile(None)  # not self.stop(): a Python call here would count as a frame
+
+    def start(self, index: int = 0) -> None:
+        """Count the calling thread's calls, as thread ``index``, until :meth:`stop`."""
         frames, sizes, generators = self.frames, self.bytes, set()
         getsizeof = sys.getsizeof
 
@@ -155,16 +163,21 @@ class FrameCounter:
             sizes[index] += getsizeof(frame)
 
         sys.setprofile(profile)
-        try:
-            work()
-        finally:
-            sys.setprofile(None)
+
+    def stop(self) -> None:
+        sys.setprofile(None)
 
 
-def count_calls(team: Team, work: Callable[[], object]) -> tuple[int, int]:
-    """(frame objects, their bytes) that ``work`` run on every thread of ``team`` creates when profiled."""
-    counter = FrameCounter(team.size)
-    team.run(functools.partial(counter.run, work=work))
+def count_calls(team: Members, work: Callable[[], object]) -> tuple[int, int]:
+    """(frame objects, their bytes) that ``work`` run on every member of ``team`` creates when
+    profiled: on threads, each thread's own; on the loop's tasks, over the same region as the
+    allocations were counted (:meth:`~poolbench.timing.Tasks.run_between`)."""
+    if team.concurrent:
+        counter = FrameCounter(1)
+        team.run_between(work, counter.start, counter.stop)
+    else:
+        counter = FrameCounter(team.size)
+        team.run(functools.partial(counter.run, work=work))
     return sum(counter.frames), sum(counter.bytes)
 
 
@@ -192,12 +205,32 @@ class _Null(Scenario):
         pass
 
 
+class _AsyncNull(_Null):
+    """The harness of an async scenario: the same, with a ``use`` awaited (a coroutine per op)."""
+
+    async def use(self, obj: Any) -> None:  # type: ignore[override]
+        pass
+
+
+def _coroutine_size(scenario: Scenario) -> int:
+    """The bytes of the coroutine object one ``await use(obj)`` makes (its frame is inside it, so
+    its size follows the function's locals and stack): an async scenario's operation makes one,
+    as the null one's does, but of its own size, and the difference is the harness's too. A
+    synchronous ``use`` makes none (its frame lives on the interpreter's stack); with this taken
+    off, ``bytearray(100)`` per op counts the same either way."""
+    coroutine: Any = scenario.use(None)  # type: ignore[func-returns-value]
+    try:
+        return sys.getsizeof(coroutine)
+    finally:
+        coroutine.close()
+
+
 def _discard(obj: Any) -> None:
     pass
 
 
 def counted(
-    team: Team,
+    team: Members,
     run: Callable[[int], object],
     n: int,
     batch: int,
@@ -214,11 +247,11 @@ def counted(
     three): two counted runs, and a third, the median of three, when they disagree. One thread
     needs one.
     """
-    repeats = 1 if team.size == 1 else 2
+    repeats = 1 if team.size == 1 and not team.concurrent else 2
     work = functools.partial(run, n)
 
-    def warm(_index: int) -> None:
-        work()
+    def warm(_index: int) -> Any:
+        return work()
 
     with collector_paused():
         if prefill is not None:
@@ -242,15 +275,15 @@ def counted(
     return median
 
 
-def _ops(run: Callable[[int, Any, Put], None], get: Callable[[], Any], put: Put) -> Callable[[int], None]:
-    def ops(n: int) -> None:
-        run(n, get, put)
+def _ops(run: Callable[[int, Any, Put], Any], get: Callable[[], Any], put: Put) -> Callable[[int], Any]:
+    def ops(n: int) -> Any:
+        return run(n, get, put)  # a coroutine in an async scenario, which the team awaits
 
     return ops
 
 
 def count_strategies(
-    scenario: Scenario, strategies: list[Strategy], team: Team, count_ops: int
+    scenario: Scenario, strategies: list[Strategy], team: Members, count_ops: int
 ) -> dict[str, Counted | None]:
     """Allocations per op of each strategy: memray's counts, less tracing's frames, less the
     harness (the null scenario through the same loops). ``None`` where memray is missing."""
@@ -258,25 +291,30 @@ def count_strategies(
     # count_ops on every thread, not shared: with threads, which object a thread gets depends on
     # scheduling, and a one-off (a sqlite connection compiling its statement on first use, ~100
     # allocations) landed in some runs; over 50 ops a thread it read +0.5 allocations per op.
-    n = round_up(count_ops, batch)
+    # Tasks on one loop are scheduled the same way every time, so they share the ops: at 128
+    # tasks, count_ops each would be 128 times the work (a 1 MiB buffer per op: minutes).
+    n = round_up(count_ops // team.size if team.concurrent else count_ops, batch)
     ops = n * team.size
     harness: dict[bool, dict[str, int] | None] = {}
+    coroutine_bytes = 0
     if not scenario.overrides("run"):
-        null = _Null({"batch": batch})
+        null = (_AsyncNull if scenario.is_async() else _Null)({"batch": batch})
+        if scenario.is_async():
+            coroutine_bytes = _coroutine_size(scenario) - _coroutine_size(null)
         for pooled in (False, True):
             put: Put = _discard if pooled else None
-            harness[pooled] = counted(team, _ops(null.run, null.new, put), n, batch)
+            harness[pooled] = counted(team, _ops(null.timed(), null.new, put), n, batch)
     out: dict[str, Counted | None] = {}
     for s in strategies:
         prefill = functools.partial(fill, s, team.size * batch) if s.pool is not None else None
-        found = counted(team, _ops(scenario.run, s.get, s.put), n, batch, prefill)
+        found = counted(team, _ops(scenario.timed(), s.get, s.put), n, batch, prefill)
         if found is None:
             out[s.name] = None
             continue
         base = harness.get(s.pool is not None)
         if base is not None:
             found["allocations"] -= base["allocations"]
-            found["bytes"] -= base["bytes"]
+            found["bytes"] -= base["bytes"] + coroutine_bytes * ops
         warnings = []
         for key in ("allocations", "bytes"):
             if found[key] < 0:
@@ -303,7 +341,7 @@ def count_group(
 ) -> dict[str, Counted]:
     """A counting process's figures of each strategy (``poolbench.protocol.CountJob``), by name;
     empty without memray."""
-    team = Team(threads, time.perf_counter_ns)
+    team = team_for(scenario.is_async(), threads, time.perf_counter_ns)
     try:
         found = count_strategies(scenario, strategies, team, count_ops)
     finally:

@@ -16,7 +16,7 @@ from .loading import ScenarioRef
 from .pools import Finding, Pool, checked
 from .scenario import Scenario
 from .strategies import build_strategies
-from .timing import round_up
+from .timing import call, resolve, round_up
 
 
 @dataclass
@@ -46,7 +46,7 @@ def diagnose(
             scenario = cls()
             diagnosis = Diagnosis(ref.name, pool_name, dict(scenario.params))
             try:
-                scenario.setup()
+                call(scenario.setup)
                 try:
                     # When the scenario's run is poolbench's own, no frame of the user's code calls
                     # get/put: findings then point at the scenario's use() (or new()).
@@ -62,10 +62,12 @@ def diagnose(
 
                     [strategy] = build_strategies(scenario, [pool_name], 1, wrap=check)
                     assert strategy.pool is not None
-                    scenario.run(round_up(ops, scenario.params["batch"]), strategy.get, strategy.put)
+                    resolve(
+                        scenario.timed()(round_up(ops, scenario.params["batch"]), strategy.get, strategy.put)
+                    )
                     diagnosis.findings = strategy.pool.checker.finish()  # type: ignore[attr-defined]
                 finally:
-                    scenario.teardown()
+                    call(scenario.teardown)
             except Exception as exc:  # noqa: BLE001 - a scenario's bug is reported, not raised
                 diagnosis.error = f"{type(exc).__name__}: {exc}"
             out.append(diagnosis)

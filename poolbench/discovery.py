@@ -72,8 +72,9 @@ def _classes_in(module: ModuleType) -> list[type[Scenario]]:
 
 
 def _check_class(cls: type[Scenario]) -> None:
-    """A scenario class's declarations have the types poolbench relies on; its methods are plain
-    functions (a generator ``use`` returns at once, its body never run, and would be "timed")."""
+    """A scenario class's declarations have the types poolbench relies on; its methods are not
+    generators (a generator ``use`` returns at once, its body never run, and would be "timed"),
+    and ``async def`` only where poolbench awaits (:meth:`Scenario.not_runnable`)."""
     where = cls.__qualname__
     if not isinstance(cls.name, str) or not cls.name.strip() or cls.name != cls.name.strip():
         raise ScenarioLoadError(
@@ -96,11 +97,9 @@ def _check_class(cls: type[Scenario]) -> None:
             raise ScenarioLoadError(
                 f"{where}.{method} is a generator function: calling it would not run its body"
             )
-        if inspect.iscoroutinefunction(fn):
-            raise ScenarioLoadError(
-                f"{where}.{method} is a coroutine function (async def): calling it would not run its body; "
-                "scenarios are synchronous"
-            )
+    problem = cls.not_runnable()  # async def where poolbench would call without awaiting
+    if problem is not None:
+        raise ScenarioLoadError(problem)
 
 
 def _error_text(exc: BaseException, path: Path | None = None) -> str:

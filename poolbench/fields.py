@@ -17,6 +17,8 @@ MAX_VALUE = 1e15
 """The largest time (ns: 11 days per operation), ratio or per-op figure a file may hold."""
 MAX_COUNT = 1 << 62
 MIN_POSITIVE = 1e-12
+MAX_CONCURRENCY = 100_000
+"""The most tasks one cell runs on its event loop (``--concurrency``)."""
 
 
 class Fields:

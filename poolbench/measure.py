@@ -36,7 +36,7 @@ from .result import GcStats, MemoryStats, Run
 from .scenario import Scenario
 from .settings import Settings
 from .strategies import Strategy
-from .timing import Clock, Team, calibrate, reference_work
+from .timing import Clock, Members, calibrate, reference_work, team_for
 
 
 def measure_group(
@@ -58,7 +58,7 @@ def measure_group(
     :data:`REFERENCE`). ``clock`` and ``reference`` are parameters so that tests can drive them
     with a fake clock.
     """
-    team = Team(threads, clock)
+    team = team_for(scenario.is_async(), threads, clock)
     try:
         return _measure(scenario, strategies, team, settings, clock, detail, dict(loops or {}), reference)
     finally:
@@ -68,14 +68,14 @@ def measure_group(
 def _measure(
     scenario: Scenario,
     strategies: list[Strategy],
-    team: Team,
+    team: Members,
     settings: Settings,
     clock: Clock,
     detail: bool,
     loops: dict[str, int],
     reference_work: Callable[[int], None],
 ) -> dict[str, StrategyFigures]:
-    run = scenario.run
+    run = scenario.timed()
     batch: int = scenario.params["batch"]
     threads = team.size
 
@@ -254,17 +254,18 @@ def _gc(
 
 
 def _latency(
-    run: Callable[[int, Any, Any], None],
+    run: Callable[[int, Any, Any], Any],
     pairs: list[tuple[Any, Any]],
-    team: Team,
+    team: Members,
     batch: int,
     steps: int,
     clock: Clock,
 ) -> list[float]:
-    """Per-operation latency of single steps (one batch each), from every thread.
+    """Per-operation latency of single steps (one batch each), from every thread or task.
 
-    At most ``steps`` per thread, and no more than the timed values covered: a batch of 1,000
-    records is one step, and 100 of them would cost more than every value of the cell.
+    At most ``steps`` per member, and no more than the timed values covered: a batch of 1,000
+    records is one step, and 100 of them would cost more than every value of the cell. Under
+    concurrency a task's step includes its waits for the others (what a caller sees).
     """
     samples: list[list[float]] = [[] for _ in range(team.size)]
 
@@ -276,5 +277,13 @@ def _latency(
             run(batch, get, put)
             out((clock() - start) / batch)
 
-    team.run(task)
-    return [x for per_thread in samples for x in per_thread]
+    async def tasks(index: int) -> None:
+        out = samples[index].append
+        get, put = pairs[index]
+        for _ in range(steps):
+            start = clock()
+            await run(batch, get, put)
+            out((clock() - start) / batch)
+
+    team.run(tasks if team.concurrent else task)
+    return [x for per_member in samples for x in per_member]

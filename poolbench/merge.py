@@ -20,7 +20,7 @@ def merge_results(results: Sequence[tuple[Path, Result]]) -> Result:
         config={**first.config, "shard": None},
         complete=all(r.complete for _, r in results),
     )
-    seen: dict[tuple[str, str, int, str, str], Path] = {}
+    seen: dict[tuple[str, str, int, str, str, int], Path] = {}
     for path, result in results:
         for key in ENV_KEYS:
             if result.metadata.get(key) != first.metadata.get(key):

@@ -1,5 +1,5 @@
-"""Planning a run: the matrix of groups (scenario × parameter values × threads), checked, and the
-slice of it one shard runs. Nothing here starts a process."""
+"""Planning a run: the matrix of groups (scenario × parameter values × threads, or concurrency for
+an async scenario), checked, and the slice of it one shard runs. Nothing here starts a process."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import UsageError
+from .fields import MAX_CONCURRENCY
 from .loading import ScenarioRef
 from .params import format_params, resolve
 from .pools import STRATEGIES, plugins
@@ -26,11 +27,18 @@ class Group:
     pools: tuple[str, ...]
     python: str = ""
     """The interpreter's label in a run under several (``Cell.python``)."""
+    concurrency: int = 0
+    """Tasks on one event loop (an async scenario; ``threads`` is then 1)."""
+
+    @property
+    def members(self) -> int:
+        return self.concurrency or self.threads
 
     @property
     def label(self) -> str:
         shown = ",".join(f"{k}={v}" for k, v in sorted(self.params.items()))
-        return f"{self.ref.name} threads={self.threads} {shown}" + (f" @{self.python}" if self.python else "")
+        members = f"concurrency={self.concurrency}" if self.concurrency else f"threads={self.threads}"
+        return f"{self.ref.name} {members} {shown}" + (f" @{self.python}" if self.python else "")
 
 
 def check_pools(pools: Sequence[str]) -> tuple[str, ...]:
@@ -58,15 +66,32 @@ def check_threads(threads: Sequence[int]) -> tuple[int, ...]:
     return tuple(dict.fromkeys(threads))
 
 
+def check_concurrency(concurrency: Sequence[int]) -> tuple[int, ...]:
+    bad = [c for c in concurrency if c < 1 or c > MAX_CONCURRENCY]
+    if bad:
+        raise UsageError(
+            f"bad concurrency {bad[0]}",
+            hint=f"--concurrency takes task counts from 1 to {MAX_CONCURRENCY:,}, e.g. 1,16,128",
+        )
+    return tuple(dict.fromkeys(concurrency))
+
+
+CONCURRENCY = (1, 16, 128)
+"""The default ``--concurrency`` of async scenarios."""
+
+
 def plan(
     scenarios: Sequence[tuple[ScenarioRef, type[Scenario]]],
     pools: Sequence[str],
     threads: Sequence[int],
     grid: Mapping[str, Sequence[str]],
+    concurrency: Sequence[int] = CONCURRENCY,
 ) -> list[Group]:
-    """The matrix scenario × parameter values × threads; every ``-p`` key must fit a scenario."""
+    """The matrix scenario × parameter values × threads (synchronous scenarios) or concurrency
+    (async ones); every ``-p`` key must fit a scenario."""
     pools_ = check_pools(pools)
     threads_ = check_threads(threads)
+    concurrency_ = check_concurrency(concurrency)
     for key in grid:
         if not any(key in cls.default_params() for _, cls in scenarios):
             names = ", ".join(ref.name for ref, _ in scenarios)
@@ -84,7 +109,10 @@ def plan(
             # cells with one key would make a file that no reader accepts).
             if format_params(params) not in seen:
                 seen.add(format_params(params))
-                groups.extend(Group(ref, params, t, pools_) for t in threads_)
+                if cls.is_async():
+                    groups.extend(Group(ref, params, 1, pools_, concurrency=c) for c in concurrency_)
+                else:
+                    groups.extend(Group(ref, params, t, pools_) for t in threads_)
     return groups
 
 

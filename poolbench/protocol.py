@@ -41,11 +41,19 @@ class MeasureJob:
     loops: dict[str, int] | None = None
     """Operations per value pinned by the pair's first process (``reference`` included)."""
     memory_limit: int | None = None
+    concurrency: int = 0
+    """Tasks on one event loop (an async scenario's cell); 0: ``threads`` threads."""
+
+    @property
+    def members(self) -> int:
+        """Threads, or the tasks of an async cell: how many share each pool."""
+        return self.concurrency or self.threads
 
     def to_json(self) -> dict[str, Any]:
         return {
             "protocol": PROTOCOL_VERSION,
             "job": "measure",
+            "concurrency": self.concurrency,
             "scenario": self.scenario.to_json(),
             "params": self.params,
             "threads": self.threads,
@@ -95,11 +103,18 @@ class CountJob:
     count_ops: int
     layout_seed: int
     memory_limit: int | None = None
+    concurrency: int = 0
+    """As :attr:`MeasureJob.concurrency`."""
+
+    @property
+    def members(self) -> int:
+        return self.concurrency or self.threads
 
     def to_json(self) -> dict[str, Any]:
         return {
             "protocol": PROTOCOL_VERSION,
             "job": "count",
+            "concurrency": self.concurrency,
             "scenario": self.scenario.to_json(),
             "params": self.params,
             "threads": self.threads,
@@ -132,6 +147,7 @@ def job_from_json(data: dict[str, Any]) -> Job:
             count_ops=int(data["count_ops"]),
             layout_seed=int(data["layout_seed"]),
             memory_limit=data.get("memory_limit"),
+            concurrency=int(data.get("concurrency", 0)),
         )
     return MeasureJob(
         scenario=scenario,
@@ -143,6 +159,7 @@ def job_from_json(data: dict[str, Any]) -> Job:
         detail=bool(data.get("detail", True)),
         loops=data.get("loops"),
         memory_limit=data.get("memory_limit"),
+        concurrency=int(data.get("concurrency", 0)),
     )
 
 

@@ -133,7 +133,7 @@ def report(result: Result) -> list[CellReport]:
     cells = sorted(
         result.cells,
         key=lambda c: (
-            order[c.scenario], _param_order(c), pythons[c.python], c.threads, c.pool != "none", pools[c.pool],
+            order[c.scenario], _param_order(c), pythons[c.python], c.threads, c.concurrency, c.pool != "none", pools[c.pool],
         ),
     )  # fmt: skip
     looks = looks_of(result.config.get("settings"))

@@ -1,6 +1,6 @@
 """The result model: what a run measured, cell by cell, raw values kept.
 
-A *cell* is one (scenario, params, threads, pool). Its numbers come from several worker
+A *cell* is one (scenario, params, threads or concurrency, pool). Its numbers come from several worker
 processes; each process contributes one :class:`Run` of timed values (ns per operation), in the
 order they were taken, and the same-round ratios ``none / pool`` (speedups) for pooled cells.
 
@@ -10,6 +10,7 @@ field it reads (:class:`~poolbench.fields.Fields`). A worker's answer carries th
 
 Format history (``"format": "poolbench-result"``, ``"version"``; every older version still reads):
 
+- 4: async scenarios: ``Cell.concurrency`` (tasks on one event loop; absent in a threaded cell).
 - 3: counting processes of their own (``Cell.counts``), GC processes (``GcStats.processes``) and
   adaptive budgets (``min_processes``, ``max_processes`` in the settings).
 - 2: per-process layout seeds and partners, per-pool memory (``Cell.memory``), cell warnings.
@@ -25,7 +26,7 @@ from typing import Any
 
 from . import env
 from .errors import ResultFileError
-from .fields import MAX_COUNT, Fields
+from .fields import MAX_CONCURRENCY, MAX_COUNT, Fields
 from .params import format_params
 
 
@@ -203,23 +204,41 @@ class Cell:
     python: str = ""
     """The interpreter's label (``3.11``, ``3.13t``: :func:`poolbench.env.label`) in a run under
     several (``--python`` repeated); empty in a run under one, whose metadata names it."""
+    concurrency: int = 0
+    """Tasks on one event loop sharing the pool (an async scenario's cell, format 4); 0 in a
+    threaded cell."""
 
     @property
-    def key(self) -> tuple[str, str, int, str, str]:
-        return (self.scenario, self.pool, self.threads, format_params(self.params), self.python)
+    def key(self) -> tuple[str, str, int, str, str, int]:
+        return (
+            self.scenario,
+            self.pool,
+            self.threads,
+            format_params(self.params),
+            self.python,
+            self.concurrency,
+        )
 
     @property
-    def group_key(self) -> tuple[str, int, str, str]:
+    def group_key(self) -> tuple[str, int, str, str, int]:
         """:attr:`key` less the pool: the same for every cell of one group (``none``'s and its pools')."""
-        scenario, _pool, threads, params, python = self.key
-        return (scenario, threads, params, python)
+        scenario, _pool, threads, params, python, concurrency = self.key
+        return (scenario, threads, params, python, concurrency)
+
+    @property
+    def members(self) -> int:
+        """How many share the pool: the tasks of an async cell, else the threads."""
+        return self.concurrency or self.threads
+
+    @property
+    def members_label(self) -> str:
+        """``threads=4`` or ``concurrency=16``, as the cell's label has it."""
+        return f"concurrency={self.concurrency}" if self.concurrency else f"threads={self.threads}"
 
     @property
     def label(self) -> str:
         params = format_params(self.params)
-        shown = f"{self.scenario}/pool={self.pool}/threads={self.threads}" + (
-            f" [{params}]" if params else ""
-        )
+        shown = f"{self.scenario}/pool={self.pool}/{self.members_label}" + (f" [{params}]" if params else "")
         return f"{shown} @{self.python}" if self.python else shown
 
     @property
@@ -281,6 +300,7 @@ class Cell:
             "warnings": self.warnings,
             "counts": [k.to_json() for k in self.counts],
             **({"python": self.python} if self.python else {}),
+            **({"concurrency": self.concurrency} if self.concurrency else {}),
         }
 
     @classmethod
@@ -295,6 +315,9 @@ class Cell:
             raise f.fail(f"{where}.status", f"unknown status {status!r}")
         if threads < 1 or threads > 1024:
             raise f.fail(f"{where}.threads", "must be from 1 to 1024")
+        concurrency = f.get(data, "concurrency", int, where, optional=True) or 0
+        if concurrency < 0 or concurrency > MAX_CONCURRENCY:
+            raise f.fail(f"{where}.concurrency", f"must be from 1 to {MAX_CONCURRENCY}")
         if status == "ok" and (not runs or not any(run.values for run in runs)):
             raise f.fail(f"{where}.runs", "a measured (ok) cell has no values")
         counts = f.get(data, "counts", list, where, optional=True) or []
@@ -316,11 +339,12 @@ class Cell:
             warnings=f.strings(data, "warnings", where),
             counts=[Count.from_json(f, k, f"{where}.counts[{i}]") for i, k in enumerate(counts)],
             python=f.get(data, "python", str, where, optional=True) or "",
+            concurrency=concurrency,
         )
 
 
 SCHEMA = "poolbench-result"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """The newest format this poolbench writes (the history is at the top of this module)."""
 
 

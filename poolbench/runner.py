@@ -81,6 +81,7 @@ class _Pair:
             # worker allocates reading it) is then the same in every process of the pair.
             loops=self.loops or {**dict.fromkeys(self.pools, 0), REFERENCE: 0},
             memory_limit=memory_limit,
+            concurrency=self.group.concurrency,
         )
 
     def open(self, settings: Settings) -> bool:
@@ -180,7 +181,7 @@ def _cells_of(groups: Sequence[Group], existing: Sequence[Cell]) -> tuple[list[C
         cells = {}
         for pool in group.pools:
             cell = Cell(group.ref.name, pool, group.threads, dict(group.params), status="pending",
-                        python=group.python)  # fmt: skip
+                        python=group.python, concurrency=group.concurrency)  # fmt: skip
             if cell.key in known:
                 cell = known[cell.key]
             else:
@@ -257,7 +258,8 @@ class _Rounds:
         jobs = []
         for pair in pairs:
             job = CountJob(pair.group.ref, pair.group.params, pair.group.threads, pair.pools,
-                           self.settings.count_ops, self.seed(), self.memory_limit)  # fmt: skip
+                           self.settings.count_ops, self.seed(), self.memory_limit,
+                           concurrency=pair.group.concurrency)  # fmt: skip
             jobs.append((self.executable(pair), job))
         total = self.count + len(jobs)
         uncounted: set[str] = set()

@@ -20,12 +20,20 @@ poolbench builds both paths from these methods. Unpooled: ``obj = new(); use(obj
 hook. The generic ``batch`` parameter holds that many objects alive at once per step (take all,
 use all, give all back): in CPython an object freed within one operation never triggers a
 collection, so a batch is what makes garbage-collection effects real.
+
+A scenario whose ``use`` (or ``run``) is ``async def`` is an **async scenario**: ``--concurrency``
+tasks on one event loop share each pool (the counterpart of ``--threads``), and an operation is
+``obj = new(); await use(obj)`` unpooled, ``obj = await pool.get(); await use(obj);
+pool.put(obj)`` pooled (a non-blocking pool's ``get`` is called, not awaited). ``setup``,
+``teardown`` and ``new`` may be ``async def`` too; they run on the same loop.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import inspect
+from collections.abc import Awaitable, Callable
 from itertools import repeat
+from types import MethodType
 from typing import Any, ClassVar
 
 
@@ -144,3 +152,93 @@ class Scenario:
     def overrides(self, method: str) -> bool:
         """Whether this scenario defines ``method`` itself rather than inheriting the base one."""
         return getattr(type(self), method) is not getattr(Scenario, method)
+
+    @classmethod
+    def is_async(cls) -> bool:
+        """Whether this is an async scenario: its ``use`` or its ``run`` is ``async def``."""
+        return inspect.iscoroutinefunction(cls.use) or inspect.iscoroutinefunction(cls.run)
+
+    @classmethod
+    def not_runnable(cls) -> str | None:
+        """Why poolbench cannot run this scenario as written, or ``None``: a combination whose
+        coroutines would be made and never awaited, so the timed operation would not be the
+        user's (a measurement of it must never become a verdict)."""
+        name = cls.__name__
+        own_run = cls.run is not Scenario.run
+        if inspect.iscoroutinefunction(cls.use) and own_run and not inspect.iscoroutinefunction(cls.run):
+            return f"{name}.use() is async def but its run() is not: make run() async def and await use()"
+        if not cls.is_async():
+            for method in ("new", "reset", "setup", "teardown", "accept"):
+                if inspect.iscoroutinefunction(getattr(cls, method)):
+                    return (
+                        f"{name}.{method}() is async def but use() is not: an async scenario has an "
+                        "async def use() (or run())"
+                    )
+        for method in ("reset", "accept", "fingerprint", "pool_options"):
+            if inspect.iscoroutinefunction(getattr(cls, method)):
+                return f"{name}.{method}() cannot be async def: pools call it without awaiting"
+        return None
+
+    def timed(self) -> Callable[[int, Callable[[], Any], Callable[[Any], None] | None], Any]:
+        """What poolbench times: :meth:`run`, or :meth:`run_async` in an async scenario that
+        keeps the base ``run`` (a coroutine function either way there)."""
+        if self.is_async() and not self.overrides("run"):
+            return self.run_async
+        return self.run
+
+    async def run_async(self, n: int, get: Callable[[], Any], put: Callable[[Any], None] | None) -> None:
+        """:meth:`run` of an async scenario, in one task of the loop: ``await use(obj)``, and
+        ``await get()`` where ``get`` is a coroutine function (an ``async def new``, a pool that
+        makes callers wait)."""
+        batch: int = self.params["batch"]
+        use: Callable[[Any], Awaitable[None]] = self.use  # type: ignore[assignment]
+        waits = _awaits(get)
+        if batch == 1 and not waits:
+            if put is None:
+                for _ in repeat(None, n):
+                    await use(get())
+            else:
+                for _ in repeat(None, n):
+                    obj = get()
+                    await use(obj)
+                    put(obj)
+            return
+        if batch == 1:
+            if put is None:
+                for _ in repeat(None, n):
+                    await use(await get())
+            else:
+                for _ in repeat(None, n):
+                    obj = await get()
+                    await use(obj)
+                    put(obj)
+            return
+        slots: list[Any] = [None] * batch
+        index = list(range(batch))
+        for _ in repeat(None, n // batch):
+            for i in index:
+                slots[i] = (await get()) if waits else get()
+            for obj in slots:
+                await use(obj)
+            if put is not None:
+                for obj in slots:
+                    put(obj)
+            for i in index:
+                slots[i] = None
+
+
+_AWAITS: dict[Any, bool] = {}
+
+
+def _awaits(get: Callable[[], Any]) -> bool:
+    """Whether ``get`` is a coroutine function, remembered per function: ``inspect`` allocates
+    while it looks (an int for the code's flags, now and then), and this runs inside the counted
+    operations, where the count must not depend on which function it is."""
+    func = get.__func__ if isinstance(get, MethodType) else get
+    try:
+        found = _AWAITS.get(func)
+        if found is None:
+            found = _AWAITS[func] = inspect.iscoroutinefunction(func)
+    except TypeError:  # unhashable
+        return inspect.iscoroutinefunction(func)
+    return found

@@ -18,7 +18,7 @@ from . import __version__, env, storage
 from .discovery import Discovery, discover
 from .errors import Interrupted, ResultFileError, UsageError
 from .params import split_assignments
-from .planning import Group, plan, shard_of, under
+from .planning import CONCURRENCY, Group, plan, shard_of, under
 from .result import Cell, Result
 from .runner import ProgressCallback, measure_groups
 from .settings import MODES, SMOKE, Settings
@@ -29,6 +29,9 @@ class RunRequest:
     scenarios: Sequence[str] = ()
     pools: Sequence[str] = ("none", "sync")
     threads: Sequence[int] = (1, 2, 4)
+    """Thread counts of the synchronous scenarios."""
+    concurrency: Sequence[int] = CONCURRENCY
+    """Task counts of the async scenarios (tasks on one event loop)."""
     params: Sequence[str] = ()
     mode: str = "default"
     out: Path | None = None
@@ -78,6 +81,22 @@ def _interpreters(pythons: Sequence[str]) -> tuple[list[dict[str, Any]], dict[st
     return infos, dict(zip(env.labels(infos), pythons, strict=True))
 
 
+def _check_members(request: RunRequest, selected: Sequence[tuple[Any, type[Any]]]) -> None:
+    """``--threads`` sets the synchronous scenarios' matrix, ``--concurrency`` the async ones':
+    one given for a selection that has none of its kind would be silently ignored."""
+    kinds = {cls.is_async() for _, cls in selected}
+    if tuple(request.concurrency) != CONCURRENCY and True not in kinds:
+        raise UsageError(
+            "--concurrency applies to async scenarios, and none is selected",
+            hint="synchronous scenarios take --threads; `poolbench list` marks the async ones",
+        )
+    if tuple(request.threads) != (1, 2, 4) and False not in kinds:
+        raise UsageError(
+            "--threads applies to synchronous scenarios, and every selected one is async",
+            hint="async scenarios take --concurrency (tasks on one event loop), e.g. -c 1,16,128",
+        )
+
+
 @dataclass
 class RunOutcome:
     result: Result
@@ -100,9 +119,13 @@ def run_session(
     found = discovery or discover(request.scenario_dirs)
     names = list(request.scenarios) or found.builtins()
     selected = found.lookup(names)
+    _check_members(request, selected)
     infos, executables = _interpreters(request.pythons)
     groups = under(
-        plan(selected, request.pools, request.threads, split_assignments(request.params)), list(executables)
+        plan(
+            selected, request.pools, request.threads, split_assignments(request.params), request.concurrency
+        ),
+        list(executables),
     )
     if request.shard is not None:
         groups = [groups[i] for i in shard_of(groups, request.shard)]
@@ -130,6 +153,7 @@ def run_session(
             "scenarios": [ref.to_json() for ref, _ in selected],
             "pools": list(groups[0].pools) if groups else [],
             "threads": list(dict.fromkeys(request.threads)),
+            "concurrency": list(dict.fromkeys(request.concurrency)),
             "params": list(request.params),
             "timeout": request.timeout,
             "shard": list(request.shard) if request.shard else None,
@@ -159,6 +183,7 @@ def resume_request(result: Result, request: RunRequest) -> RunRequest:
             scenarios=[str(s["name"]) for s in config["scenarios"]],
             pools=[str(p) for p in config["pools"]],
             threads=[int(t) for t in config["threads"]],
+            concurrency=[int(c) for c in config.get("concurrency", CONCURRENCY)],
             params=[str(p) for p in config.get("params", [])],
             mode=str(config["mode"]),
             out=path,

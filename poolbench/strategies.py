@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from .pools import Pool, bound_of, create_pool
-from .scenario import Scenario
+from .scenario import Scenario, SkipScenario
 
 Get = Callable[[], Any]
 Put = Callable[[Any], None] | None
@@ -43,13 +44,19 @@ def build_strategies(
     """
     reset = scenario.reset if scenario.overrides("reset") else None
     accept = scenario.accept if scenario.overrides("accept") else None
+    asynchronous = scenario.is_async()
     built = []
     for name in names:
         if name == "none":
             built.append(Strategy(name, scenario.new, None, None))
             continue
         options = {"reset": reset, "accept": accept, **scenario.pool_options(name, threads)}
-        pool = create_pool(name, scenario.new, **options)
+        pool = create_pool(name, scenario.new, asynchronous=asynchronous, **options)
+        if inspect.iscoroutinefunction(scenario.new) and not inspect.iscoroutinefunction(pool.get):
+            raise SkipScenario(
+                f"pool={name} calls {type(scenario).__name__}.new() without awaiting it, and new() is "
+                "async def: --pool bounded awaits it (or make new() a plain def)"
+            )
         if wrap is not None:
             pool = wrap(pool)
         built.append(Strategy(name, pool.get, pool.put, pool))
@@ -58,13 +65,22 @@ def build_strategies(
 
 def fill(strategy: Strategy, objects: int) -> None:
     """Take ``objects`` from the strategy's pool at once and give them back: a pool that has served
-    that many borrowers at a time (``threads * batch``), so no thread misses for want of warmth."""
+    that many borrowers at a time (``threads * batch``), so no thread misses for want of warmth.
+    An async pool is filled on the worker's event loop."""
     get, put = strategy.get, strategy.put
     if put is None:
         return
     bound = bound_of(strategy.pool)
     if bound is not None:
         objects = min(objects, bound)  # a bounded pool would wait for the rest
-    taken = [get() for _ in range(objects)]
+    if inspect.iscoroutinefunction(get):
+        from .timing import resolve
+
+        async def taken_async() -> list[Any]:
+            return [await get() for _ in range(objects)]
+
+        taken = resolve(taken_async())
+    else:
+        taken = [get() for _ in range(objects)]
     for obj in taken:
         put(obj)

@@ -1,13 +1,39 @@
-"""Timing inside a worker: a team of threads started on a barrier, the clock, calibration, and
-the reference workload. Nothing here knows about pools, scenarios or result files."""
+"""Timing inside a worker: a team of threads started on a barrier, or of tasks on one event loop;
+the clock, calibration, and the reference workload. Nothing here knows about pools, scenarios or
+result files.
+
+The two teams are the one place where threads and asyncio differ: both run ``task(index)`` for
+every member at once and return the wall time, so every measurement pass (values, latency, GC,
+memory, counting) is written once. A task of a :class:`Tasks` team may return an awaitable,
+which the team awaits.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from itertools import repeat
+from typing import Any, Protocol
 
 Clock = Callable[[], int]
+
+
+class Members(Protocol):
+    """What the measurement passes need of a team: :class:`Team` (threads) or :class:`Tasks`."""
+
+    size: int
+    concurrent: bool
+    """Tasks on one loop (their work interleaves at awaits), not threads."""
+
+    def run(self, task: Callable[[int], Any]) -> int: ...
+
+    def run_between(
+        self, work: Callable[[], Any], begin: Callable[[], None], end: Callable[[], None]
+    ) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class Team:
@@ -16,10 +42,12 @@ class Team:
     Created once per worker, so thread start-up is never inside a value.
     """
 
+    concurrent = False
+
     def __init__(self, threads: int, clock: Clock) -> None:
         self.size = threads
         self._clock = clock
-        self._task: Callable[[int], None] | None = None
+        self._task: Callable[[int], object] | None = None
         self._errors: list[BaseException] = []
         self._threads: list[threading.Thread] = []
         self._spans = [(0, 0)] * threads
@@ -41,13 +69,15 @@ class Team:
                 return
             try:
                 start = clock()
-                task(index)
+                out = task(index)
                 spans[index] = (start, clock())
+                if out is not None:
+                    _synchronous(out)
             except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
                 self._errors.append(exc)
             self._end.wait()
 
-    def run(self, task: Callable[[int], None]) -> int:
+    def run(self, task: Callable[[int], object]) -> int:
         """Run ``task(thread_index)`` on every thread at once; the wall time in clock units.
 
         With threads, from the first thread's start to the last one's end, as the threads read
@@ -56,8 +86,11 @@ class Team:
         clock = self._clock
         if self.size == 1:
             start = clock()
-            task(0)
-            return clock() - start
+            out = task(0)
+            elapsed = clock() - start
+            if out is not None:
+                _synchronous(out)
+            return elapsed
         self._task = task
         self._start.wait()
         self._end.wait()
@@ -118,6 +151,145 @@ class Team:
             self._start.wait()
             for t in self._threads:
                 t.join()
+
+
+class Tasks:
+    """``size`` tasks on one event loop that run one task together, timed as a whole: the async
+    counterpart of :class:`Team`. The loop is the worker's (:func:`loop`), where the scenario's
+    ``setup`` ran, so what it made (a connection pool, say) belongs to it.
+
+    The wall time runs from the first task's start to the last one's end, read by the tasks, so
+    creating and gathering the tasks is not timed (as the barriers are not with threads).
+    """
+
+    concurrent = True
+
+    def __init__(self, size: int, clock: Clock) -> None:
+        self.size = size
+        self._clock = clock
+        self._loop = loop()
+
+    def run(self, task: Callable[[int], Any]) -> int:
+        """Run ``task(index)`` in every task at once (awaiting what it returns); the wall time."""
+        clock = self._clock
+        spans = [(0, 0)] * self.size
+
+        async def one(index: int) -> None:
+            start = clock()
+            done = task(index)
+            if inspect.isawaitable(done):
+                await done
+            spans[index] = (start, clock())
+
+        self._loop.run_until_complete(self._all(one))
+        return max(end for _, end in spans) - min(start for start, _ in spans)
+
+    async def _all(self, one: Callable[[int], Awaitable[None]]) -> None:
+        if self.size == 1:
+            await one(0)
+            return
+        tasks = [asyncio.ensure_future(one(i)) for i in range(self.size)]
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for t in tasks:
+                t.cancel()
+
+    def run_between(
+        self, work: Callable[[], Any], begin: Callable[[], None], end: Callable[[], None]
+    ) -> None:
+        """Run ``work()`` in every task, all of it after ``begin()`` and before ``end()``: the
+        tasks are made before ``begin`` and wait on a future made before it too; the last to
+        finish calls ``end()``, and the others wait for it, so no task's end falls inside."""
+        loop = self._loop
+        go, park = loop.create_future(), loop.create_future()
+        finished = [0]
+
+        async def one() -> None:
+            await go
+            try:
+                out = work()
+                if inspect.isawaitable(out):
+                    await out
+            finally:
+                finished[0] += 1
+                if finished[0] == self.size:
+                    end()
+                    park.set_result(None)
+            if not park.done():
+                await park
+
+        tasks = [loop.create_task(one()) for _ in range(self.size)]
+
+        async def start() -> None:
+            begin()
+            go.set_result(None)
+            await asyncio.gather(*tasks)
+
+        loop.run_until_complete(start())
+
+    def close(self) -> None:
+        pass
+
+
+_LOOP: asyncio.AbstractEventLoop | None = None
+
+
+def loop() -> asyncio.AbstractEventLoop:
+    """The worker's one event loop, made on first use (every async scenario's setup, passes and
+    teardown run on it)."""
+    global _LOOP
+    if _LOOP is None or _LOOP.is_closed():
+        _LOOP = asyncio.new_event_loop()
+        asyncio.set_event_loop(_LOOP)
+    return _LOOP
+
+
+def resolve(value: Any) -> Any:
+    """``value``, or what it resolves to on the worker's loop if it is awaitable."""
+    if inspect.isawaitable(value):
+        return loop().run_until_complete(value)
+    return value
+
+
+def call(method: Callable[[], object]) -> Any:
+    """``method()``, run to its end on the worker's loop if it is ``async def`` (a scenario's
+    ``setup`` or ``teardown``)."""
+    return resolve(method())
+
+
+def cancel_pending(seconds: float = 1.0) -> int:
+    """Cancel the tasks left on the worker's loop (a scenario that started tasks and did not wait
+    for them), waiting at most ``seconds`` for them to end; how many there were."""
+    if _LOOP is None or _LOOP.is_closed():
+        return 0
+    left = [t for t in asyncio.all_tasks(_LOOP) if not t.done()]
+    for task in left:
+        task.cancel()
+    if left:
+        _LOOP.run_until_complete(asyncio.wait(left, timeout=seconds))
+    return len(left)
+
+
+def team_for(concurrent: bool, size: int, clock: Clock) -> Team | Tasks:
+    """Threads for a synchronous scenario, tasks on the loop for an async one."""
+    return Tasks(size, clock) if concurrent else Team(size, clock)
+
+
+class NotAwaited(Exception):
+    """A synchronous scenario's ``run`` returned an awaitable: what was timed is the making of a
+    coroutine, not the operation (never a verdict on that)."""
+
+
+def _synchronous(out: object) -> None:
+    if inspect.isawaitable(out):
+        close = getattr(out, "close", None)
+        if close is not None:
+            close()
+        raise NotAwaited(
+            "run() returned an awaitable that would never be awaited: declare use() (or run()) "
+            "async def, and poolbench runs it on an event loop"
+        )
 
 
 def _held() -> threading.Lock:

@@ -25,6 +25,7 @@ from .processes import PARENT_ENV, die_with_parent, serve_forks
 from .protocol import Answer, CountJob, DoctorJob, MeasureJob, job_from_json
 from .scenario import Scenario, SkipScenario
 from .strategies import Strategy, build_strategies
+from .timing import NotAwaited, call, cancel_pending
 
 Publish = Callable[[Answer], None]
 
@@ -39,9 +40,12 @@ def _scenario(job: MeasureJob | CountJob) -> Iterator[tuple[Scenario, list[Strat
     before ``setup`` and again after the pools are built; torn down at the end."""
     keep = layout.shift(job.layout_seed, 0)
     scenario = load_ref(job.scenario)(job.params)
-    scenario.setup()
+    problem = type(scenario).not_runnable()
+    if problem is not None:
+        raise NotAwaited(problem)
+    call(scenario.setup)
     try:
-        strategies = build_strategies(scenario, list(job.pools), job.threads)
+        strategies = build_strategies(scenario, list(job.pools), job.members)
         keep.append(layout.shift(job.layout_seed, 1))
         yield scenario, strategies
     finally:
@@ -59,12 +63,12 @@ def _teardown(scenario: Scenario) -> None:
         raise TeardownHung(f"{type(scenario).__name__}.teardown() still ran after {TEARDOWN_SECONDS:g} s")
 
     if not hasattr(signal, "setitimer"):  # no interval timer on this platform: unbounded
-        scenario.teardown()
+        call(scenario.teardown)
         return
     previous = signal.signal(signal.SIGALRM, expire)
     signal.setitimer(signal.ITIMER_REAL, TEARDOWN_SECONDS)
     try:
-        scenario.teardown()
+        call(scenario.teardown)
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
@@ -94,9 +98,11 @@ def _published(job: MeasureJob | CountJob, publish: Publish, make: Callable[...,
 def measure(job: MeasureJob, publish: Publish = lambda answer: None) -> Answer:
     def make(scenario: Scenario, strategies: list[Strategy]) -> Answer:
         pools = measure_group(
-            scenario, strategies, job.threads, job.settings, detail=job.detail, loops=job.loops
+            scenario, strategies, job.members, job.settings, detail=job.detail, loops=job.loops
         )
-        return Answer(ok=True, pools=pools, interpreter=env.interpreter(), version=__version__)
+        answer = Answer(ok=True, pools=pools, interpreter=env.interpreter(), version=__version__)
+        answer.warnings.extend(_left_pending())
+        return answer
 
     return _published(job, publish, make)
 
@@ -107,7 +113,7 @@ def count(job: CountJob, publish: Publish = lambda answer: None) -> Answer:
         return Answer(ok=True, not_counted=unavailable(), interpreter=env.interpreter(), version=__version__)
 
     def make(scenario: Scenario, strategies: list[Strategy]) -> Answer:
-        found = count_group(scenario, strategies, job.threads, job.count_ops)
+        found = count_group(scenario, strategies, job.members, job.count_ops)
         return Answer(
             ok=True,
             counts={name: one.allocs for name, one in found.items()},
@@ -117,6 +123,14 @@ def count(job: CountJob, publish: Publish = lambda answer: None) -> Answer:
         )
 
     return _published(job, publish, make)
+
+
+def _left_pending() -> list[str]:
+    """What an async scenario left running on the loop, cancelled, as a warning."""
+    left = cancel_pending()
+    if not left:
+        return []
+    return [f"the scenario left {left} asyncio task(s) pending after its operations; they were cancelled"]
 
 
 def doctor(job: DoctorJob) -> Answer:

@@ -13,7 +13,13 @@ from poolbench.loading import load_ref
 
 def test_builtins_are_found_from_any_directory():
     found = discover()
-    assert set(found.builtins()) == {"bytes-buffer", "db-connections", "json-struct", "worker-tasks"}
+    assert set(found.builtins()) == {
+        "async-buffer",
+        "bytes-buffer",
+        "db-connections",
+        "json-struct",
+        "worker-tasks",
+    }
     assert found.problems == []
 
 
@@ -82,7 +88,20 @@ class Good(Scenario):
         ("    name = 42\n", "name must be a non-empty string"),
         ('    name = "bad"\n    choices = {"kind": "dict"}\n', "choices must be a dict"),
         ('    name = "bad"\n    def use(self, obj):\n        yield obj\n', "use is a generator function"),
-        ('    name = "bad"\n    async def use(self, obj):\n        pass\n', "use is a coroutine function"),
+        (
+            '    name = "bad"\n    async def use(self, obj):\n        pass\n'
+            "    def run(self, n, get, put):\n        pass\n",
+            "use() is async def but its run() is not",
+        ),
+        (
+            '    name = "bad"\n    def use(self, obj):\n        pass\n    async def setup(self):\n        pass\n',
+            "setup() is async def but use() is not",
+        ),
+        (
+            '    name = "bad"\n    async def use(self, obj):\n        pass\n    async def reset(self, obj):\n'
+            "        pass\n",
+            "reset() cannot be async def",
+        ),
     ],
 )
 def test_a_malformed_scenario_class_is_named_by_its_file_and_the_others_load(tmp_path, body, said):

@@ -93,7 +93,7 @@ def test_seeds_partners_memory_and_warnings_survive_a_round_trip(tmp_path):
         ("[1, 2]", "expected a JSON object"),
         ('{"hello": 1}', "not a poolbench result file"),
         ('{"version": "1.0", "benchmarks": []}', "is a pyperf file"),
-        ('{"format": "poolbench-result", "version": 99}', "version 99; this poolbench reads up to 3"),
+        ('{"format": "poolbench-result", "version": 99}', "version 99; this poolbench reads up to 4"),
         ('{"format": "poolbench-result", "version": 1}', "missing 'cells'"),
         (
             '{"format": "poolbench-result", "version": 1, "metadata": {}, "config": {}, "complete": true, '

@@ -10,7 +10,7 @@ import typer
 
 from ..errors import UsageError
 from ..params import parse_int
-from ..planning import parse_shard
+from ..planning import CONCURRENCY, parse_shard
 from ..report import report
 from ..result import Result
 from ..session import RunRequest, run_session
@@ -52,6 +52,15 @@ def run(
     ] = None,
     pool: Pools = None,
     threads: Threads = None,
+    concurrency: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--concurrency",
+            "-c",
+            help="Async scenarios: tasks on one event loop sharing each pool, comma-separated. "
+            "[default: 1,16,128]",
+        ),
+    ] = None,
     param: Params = None,
     quick: Annotated[
         bool,
@@ -106,11 +115,21 @@ def run(
         ),
     ] = None,
 ) -> None:
-    """Run the matrix scenario × pool × threads (× parameter values) in isolated workers."""
+    """Run the matrix scenario × pool × threads (async scenarios: × concurrency) (× parameter
+    values) in isolated workers."""
     if quick and rigorous:
         raise UsageError("--quick and --rigorous exclude each other")
     if resume is not None and (
-        scenarios or pool or threads or param or out or shard or quick or rigorous or layout_seed is not None
+        scenarios
+        or pool
+        or threads
+        or concurrency
+        or param
+        or out
+        or shard
+        or quick
+        or rigorous
+        or layout_seed is not None
     ):
         raise UsageError(
             "--resume takes the matrix, mode and output file from the result file",
@@ -121,6 +140,7 @@ def run(
         scenarios=scenarios or (),
         pools=split_list(pool, "--pool") if pool else ("none", "sync"),
         threads=split_ints(threads, "--threads") if threads else (1, 2, 4),
+        concurrency=split_ints(concurrency, "--concurrency") if concurrency else CONCURRENCY,
         params=param or (),
         mode="quick" if quick else "rigorous" if rigorous else "default",
         out=out,

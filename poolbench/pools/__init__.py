@@ -11,6 +11,10 @@ name           class                shape
 ``queue``      :class:`QueuePool`   reference: ``queue.LifoQueue``
 =============  ===================  ==================================================================
 
+For asyncio code, :class:`AsyncBoundedPool` (``await pool.get()``, ``async with pool.borrow()``,
+``await pool.aclose()``) is what ``bounded`` means in an async scenario; the non-blocking pools
+(``sync``, ``freelist``) serve async code as they are.
+
 Every pool takes ``new`` and the keyword-only options ``reset`` (run once per reuse), ``accept``
 (refuse objects on ``put``; see :func:`max_len`) and ``counting`` (also count gets and puts), and
 offers ``get()``, ``put(obj)``, ``with pool.borrow() as obj:``, ``clear()`` and ``stats()``.
@@ -21,6 +25,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import PoolClosed, PoolError, PoolMisuse, PoolTimeout
+from ._async import AsyncBoundedPool
 from ._base import Pool, PoolStats, bound_of, max_len
 from ._bounded import BoundedPool
 from ._checked import Checker, Finding, checked, fingerprint
@@ -31,6 +36,9 @@ STRATEGIES: dict[str, type[Pool[Any]]] = {
     cls.strategy: cls for cls in (NoPool, SyncPool, FreeListPool, BoundedPool, LockedPool, QueuePool)
 }
 """The built-in strategies by the short name ``poolbench run --pool`` takes."""
+
+ASYNC_STRATEGIES: dict[str, type[Pool[Any]]] = {"bounded": AsyncBoundedPool}
+"""What a name means in an async scenario, where it differs: pools whose callers wait."""
 
 
 PLUGIN_GROUP = "poolbench.pools"
@@ -57,9 +65,10 @@ def plugins() -> tuple[dict[str, Any], list[tuple[str, str]]]:
     return found, problems
 
 
-def create_pool(strategy: str, new: Any, **options: Any) -> Pool[Any]:
-    """Build the pool registered as ``strategy`` (:data:`STRATEGIES`, then pool plugins)."""
-    factory: Any = STRATEGIES.get(strategy)
+def create_pool(strategy: str, new: Any, *, asynchronous: bool = False, **options: Any) -> Pool[Any]:
+    """Build the pool registered as ``strategy`` (:data:`STRATEGIES`, then pool plugins); for
+    async code (``asynchronous``), :data:`ASYNC_STRATEGIES` first."""
+    factory: Any = (ASYNC_STRATEGIES.get(strategy) if asynchronous else None) or STRATEGIES.get(strategy)
     if factory is None:
         factory = plugins()[0].get(strategy)
     if factory is None:
@@ -70,7 +79,9 @@ def create_pool(strategy: str, new: Any, **options: Any) -> Pool[Any]:
 
 
 __all__ = [
+    "ASYNC_STRATEGIES",
     "STRATEGIES",
+    "AsyncBoundedPool",
     "BoundedPool",
     "Checker",
     "Finding",

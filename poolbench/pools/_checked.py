@@ -40,6 +40,7 @@ to expose code that assumes ``put`` then ``get`` returns the same object.
 from __future__ import annotations
 
 import atexit
+import inspect
 import os
 import sys
 import threading
@@ -112,8 +113,8 @@ def checked(
         fingerprint = pool.fingerprint  # type: ignore[attr-defined]  # a pool that knows its objects
     checker = Checker(name or f"{type(pool).__name__} at {call_site(2)}", fingerprint, race, fallback_site,
                       level=level, held=held)  # fmt: skip
-    if level == "simple":
-        sample(pool, checker)
+    if level == "simple" and not inspect.iscoroutinefunction(pool.get):
+        sample(pool, checker)  # an awaited get is checked in full: sampling swaps synchronous gets
     else:
         _check_all(
             pool, checker, QUARANTINE if quarantine is None and level == "paranoid" else quarantine or 0
@@ -150,13 +151,25 @@ def _check_all(pool: Pool[Any], checker: Checker, quarantine: int) -> None:
         inner_put(obj)
         checker.after_put(obj)
 
-    def get(*args: Any, **kwargs: Any) -> Any:
-        site = call_site(2, fallback_site)
+    def before_get(site: str) -> None:
         while len(held) >= quarantine > 0:
             release(site)
         if paranoid:
             checker.check_idle(site)
+
+    def get(*args: Any, **kwargs: Any) -> Any:
+        site = call_site(2, fallback_site)
+        before_get(site)
         obj = inner_get(*args, **kwargs)
+        checker.on_get(obj, site)
+        checker.took(id(obj), 2)
+        return obj
+
+    async def get_async(*args: Any, **kwargs: Any) -> Any:
+        # A pool that makes callers wait (AsyncBoundedPool): its get is awaited, and so is this.
+        site = call_site(2, fallback_site)
+        before_get(site)
+        obj = await inner_get(*args, **kwargs)
         checker.on_get(obj, site)
         checker.took(id(obj), 2)
         return obj
@@ -176,7 +189,7 @@ def _check_all(pool: Pool[Any], checker: Checker, quarantine: int) -> None:
             release("the end of the check")
 
     checker.flush = flush
-    pool.get = get  # type: ignore[method-assign]
+    pool.get = get_async if inspect.iscoroutinefunction(inner_get) else get  # type: ignore[method-assign]
     pool.put = put  # type: ignore[method-assign]
 
 

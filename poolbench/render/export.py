@@ -24,7 +24,7 @@ CSV_COLUMNS = [
     "gc0_per_kop", "gc1_per_kop", "gc2_per_kop", "gc_pause_ms", "gc_pause_ns_per_op", "peak_rss_bytes",
     "rss_added_bytes", "peak_rss_reset", "hit_rate",
     "speedup", "speedup_ci_low", "speedup_ci_high", "verdict", "pool_waits", "pool_wait_ms",
-    "pool_timeouts",
+    "pool_timeouts", "concurrency",
 ]  # fmt: skip
 
 
@@ -42,6 +42,7 @@ def row(r: CellReport) -> dict[str, str]:
         "scenario": c.scenario,
         "pool": c.pool,
         "threads": str(c.threads),
+        "concurrency": str(c.concurrency) if c.concurrency else "",
         "params": format_params(c.params),
         "python": r.python,
         "status": c.status,
@@ -97,10 +98,10 @@ def to_markdown(result: Result, reports: Sequence[CellReport]) -> str:
         c = r.cell
         head = f"| {c.scenario} | {format_params(c.params)} |" + (f" {r.python} |" if several else "")
         if c.status != "ok":
-            lines.append(f"{head} {c.threads} | {c.pool} | {c.status}: {c.error} | | | | | |")
+            lines.append(f"{head} {_members(c)} | {c.pool} | {c.status}: {c.error} | | | | | |")
             continue
         lines.append(
-            f"{head} {c.threads} | {c.pool} | {fmt.time_ci(r)} "
+            f"{head} {_members(c)} | {c.pool} | {fmt.time_ci(r)} "
             f"| {fmt.count(r.allocs_per_op)} | {fmt.size(r.bytes_per_op)} | {fmt.gc_rates(r)} "
             f"| {fmt.speedup(r)} | {fmt.verdict(r)} |"
         )
@@ -121,7 +122,7 @@ def to_summary_json(result: Result, reports: Sequence[CellReport]) -> str:
             elif key == "peak_rss_reset":
                 typed[key] = value == "true"
             else:
-                typed[key] = float(value) if key != "threads" else int(value)
+                typed[key] = int(value) if key in ("threads", "concurrency") else float(value)
         typed["params"] = r.cell.params
         typed["error"] = r.cell.error
         typed["warnings"] = r.cell.warnings
@@ -145,7 +146,12 @@ def _bench_name(cell: Cell) -> str:
     base = "".join(part.capitalize() for part in cell.scenario.replace("_", "-").split("-"))
     params = "/".join(f"{k}={cell.params[k]}" for k in sorted(cell.params) if cell.params[k] != "")
     python = f"/python={cell.python}" if cell.python else ""
-    return f"{base}/pool={cell.pool}/threads={cell.threads}{python}" + (f"/{params}" if params else "")
+    return f"{base}/pool={cell.pool}/{cell.members_label}{python}" + (f"/{params}" if params else "")
+
+
+def _members(cell: Cell) -> str:
+    """The Markdown table's threads column: the thread count, or an async cell's tasks."""
+    return f"{cell.concurrency} tasks" if cell.concurrency else str(cell.threads)
 
 
 def to_benchstat(result: Result) -> str:
@@ -177,7 +183,7 @@ def to_benchstat(result: Result) -> str:
             if allocs is not None:
                 extra += f"  {allocs:.2f} allocs/op"
             for value in run.values:
-                lines.append(f"{name}  {run.loops * cell.threads}  {value:.2f} ns/op{extra}")
+                lines.append(f"{name}  {run.loops * cell.members}  {value:.2f} ns/op{extra}")
     return "\n".join(lines) + "\n"
 
 

@@ -10,6 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..discovery import Discovery
+from ..pools import ASYNC_STRATEGIES
 from .format import size
 
 
@@ -21,7 +22,7 @@ def _default(value: object) -> str:
 
 def scenario_table(found: Discovery) -> Table:
     table = Table(title="scenarios", title_justify="left", header_style="bold")
-    for column in ("name", "source", "description", "parameters (defaults)"):
+    for column in ("name", "kind", "source", "description", "parameters (defaults)"):
         table.add_column(column)
     for name, (ref, cls) in sorted(found.scenarios.items()):
         params = ", ".join(
@@ -29,7 +30,8 @@ def scenario_table(found: Discovery) -> Table:
             for k, v in cls.default_params().items()
         )
         source = ref.kind if ref.kind != "folder" else f"folder {Path(ref.location).parent}"
-        table.add_row(Text(name), Text(source), Text(cls.summary()), Text(params))
+        kind = "async" if cls.is_async() else "threads"
+        table.add_row(Text(name), Text(kind), Text(source), Text(cls.summary()), Text(params))
     return table
 
 
@@ -41,6 +43,11 @@ def pool_table(strategies: Mapping[str, type], plugins: Mapping[str, Any]) -> Ta
     for name, pool_cls in strategies.items():
         doc = (pool_cls.__doc__ or "").strip().splitlines()
         pools.add_row(name, f"poolbench.pools.{pool_cls.__name__}", doc[0].replace("``", "") if doc else "")
+        waits = ASYNC_STRATEGIES.get(name)
+        if waits is not None:
+            pools.add_row(
+                "", f"poolbench.pools.{waits.__name__}", "in async scenarios: awaited, callers queue (FIFO)"
+            )
     for name, factory in plugins.items():
         doc = (factory.__doc__ or "").strip().splitlines()
         pools.add_row(

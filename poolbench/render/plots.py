@@ -72,7 +72,8 @@ def _group_label(cell: Cell, skip: Sequence[str] = ()) -> str:
 
 def _row_label(r: CellReport) -> str:
     python = f" · {r.cell.python}" if r.cell.python else ""
-    return f"{_group_label(r.cell)} · {r.cell.pool} · {r.cell.threads} thr{python}"
+    members = f"{r.cell.concurrency} tasks" if r.cell.concurrency else f"{r.cell.threads} thr"
+    return f"{_group_label(r.cell)} · {r.cell.pool} · {members}{python}"
 
 
 LINE_STYLES = ["-", "--", ":", "-."]
@@ -80,12 +81,13 @@ LINE_STYLES = ["-", "--", ":", "-."]
 
 
 def throughput_figure(result: Result, reports: Sequence[CellReport]) -> Any | None:
-    """Operations per second vs threads, one line per pool (and per interpreter, dashed for the
-    second, of a run under several: GIL and free-threaded side by side), 95% CI as error bars."""
+    """Operations per second vs threads (an async scenario's: vs concurrency, tasks on one loop),
+    one line per pool (and per interpreter, dashed for the second, of a run under several: GIL
+    and free-threaded side by side), 95% CI as error bars."""
     groups: dict[str, list[CellReport]] = defaultdict(list)
     for r in _ok(reports):
         groups[_group_label(r.cell)].append(r)
-    groups = {k: v for k, v in groups.items() if len({r.cell.threads for r in v}) > 1}
+    groups = {k: v for k, v in groups.items() if len({r.cell.members for r in v}) > 1}
     if not groups:
         return None
     plt = _pyplot()
@@ -99,7 +101,7 @@ def throughput_figure(result: Result, reports: Sequence[CellReport]) -> Any | No
     fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.8 * rows), squeeze=False)
     for ax, (label, rs) in zip(axes.flat, groups.items(), strict=False):
         for pool, python in dict.fromkeys((r.cell.pool, r.python) for r in rs):
-            pts = sorted((r.cell.threads, r) for r in rs if r.cell.pool == pool and r.python == python)
+            pts = sorted((r.cell.members, r) for r in rs if r.cell.pool == pool and r.python == python)
             xs = [t for t, _ in pts]
             ys = [1e9 / r.time.median for _, r in pts if r.time]
             lo = [y - 1e9 / r.time.ci_high for y, (_, r) in zip(ys, pts, strict=True) if r.time]
@@ -107,16 +109,20 @@ def throughput_figure(result: Result, reports: Sequence[CellReport]) -> Any | No
             ax.errorbar(xs, ys, yerr=[lo, hi], marker="o", capsize=3, color=colours[pool],
                         ls=styles.get(python, "-"), label=f"{pool} · {python}" if several else pool)  # fmt: skip
         ax.set_title(label, fontsize=10)
-        ax.set_xlabel("threads sharing one pool")
+        tasks = any(r.cell.concurrency for r in rs)
+        ax.set_xlabel("tasks on one event loop sharing one pool" if tasks else "threads sharing one pool")
+        if tasks:
+            ax.set_xscale("log", base=2)
         ax.set_ylabel("throughput (operations / s)")
         ax.yaxis.set_major_formatter(EngFormatter(sep=""))
-        ax.set_xticks(sorted({r.cell.threads for r in rs}))
+        ax.set_xticks(sorted({r.cell.members for r in rs}))
+        ax.set_xticklabels([str(m) for m in sorted({r.cell.members for r in rs})])
         ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3)
         ax.legend(title="pool · python" if several else "pool", fontsize=8)
     for ax in list(axes.flat)[len(groups) :]:
         ax.set_visible(False)
-    fig.suptitle(f"Throughput vs threads, pooled vs unpooled\n{where(result.metadata)}", fontsize=11)
+    fig.suptitle(f"Throughput vs threads or tasks, pooled vs unpooled\n{where(result.metadata)}", fontsize=11)
     fig.tight_layout()
     return fig
 
@@ -225,10 +231,11 @@ def sweeps(reports: Sequence[CellReport]) -> list[tuple[str, str, list[CellRepor
         for r in ok:
             if key in r.cell.params:
                 rest = tuple(sorted((k, str(v)) for k, v in r.cell.params.items() if k != key))
-                groups[(r.cell.scenario, r.cell.threads, rest, r.cell.python)].append(r)
-        for (_scenario, threads, _rest, python), rs in groups.items():
+                groups[(r.cell.scenario, r.cell.threads, r.cell.concurrency, rest, r.cell.python)].append(r)
+        for (_scenario, threads, concurrency, _rest, python), rs in groups.items():
             if len({r.cell.params[key] for r in rs}) >= 3:
-                title = f"{_group_label(rs[0].cell, skip=[key])} · {threads} thr" + (
+                members = f"{concurrency} tasks" if concurrency else f"{threads} thr"
+                title = f"{_group_label(rs[0].cell, skip=[key])} · {members}" + (
                     f" · {python}" if python else ""
                 )
                 found.append((title, key, rs))

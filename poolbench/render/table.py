@@ -55,15 +55,16 @@ def result_tables(result: Result, reports: Sequence[CellReport], width: int = WI
 
 
 def scenario_table(title: str, rows: list[CellReport], *, pythons: bool = False, width: int = WIDE) -> Table:
-    """Rows are threads × pools, in sections by thread count; with ``pythons`` (a run under several
+    """Rows are threads (an async scenario's: tasks) × pools, in sections by thread count; with ``pythons`` (a run under several
     interpreters) a first column names each row group's interpreter."""
     left_out = frozenset() if width >= WIDE else _DETAIL if width >= NARROW else _NARROW_OUT
     table = Table(title=title, title_justify="left", header_style="bold", pad_edge=False)
     waits = any(r.waits for r in rows)
     if pythons:
         table.add_column("python", no_wrap=True)
+    members = "tasks" if any(r.cell.concurrency for r in rows) else "thr"
     for name, justify in (
-        ("thr", "right"), ("pool", "left"), ("time/op", "right"), ("ops/s", "right"), ("p99", "right"),
+        (members, "right"), ("pool", "left"), ("time/op", "right"), ("ops/s", "right"), ("p99", "right"),
         ("allocs/op", "right"), ("B/op", "right"), ("GC/1k ops\ngen0/1/2", "right"),
         ("GC pause\nper op", "right"), ("peak RSS\n(+pass)", "right"), ("hits", "right"),
         ("speedup\n[95% CI]", "right"), ("verdict", "left"),
@@ -76,13 +77,13 @@ def scenario_table(title: str, rows: list[CellReport], *, pythons: bool = False,
     for r in rows:
         c = r.cell
         first = [] if not pythons else [Text(r.python if previous is None or previous[0] != r.python else "")]
-        if previous is not None and (r.python, c.threads) != previous:
+        if previous is not None and (r.python, c.members) != previous:
             table.add_section()
-        previous = (r.python, c.threads)
+        previous = (r.python, c.members)
         if c.status != "ok":
             style = "red" if c.status == "failed" else "yellow"
             error = c.error or "not measured yet (poolbench run --resume)"
-            table.add_row(*first, str(c.threads), Text(c.pool), Text(f"{c.status}: {error}", style=style))
+            table.add_row(*first, str(c.members), Text(c.pool), Text(f"{c.status}: {error}", style=style))
             continue
         verdict = r.verdict
         shown = {
@@ -99,7 +100,7 @@ def scenario_table(title: str, rows: list[CellReport], *, pythons: bool = False,
         }
         table.add_row(
             *first,
-            str(c.threads),
+            str(c.members),
             Text(c.pool),
             *(value for name, value in shown.items() if name not in left_out),
             Text(fmt.verdict(r), style=_VERDICT_STYLE[verdict]) if verdict else Text(""),

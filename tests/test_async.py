@@ -1,0 +1,465 @@
+"""Async scenarios: tasks on one event loop share a pool, every pass awaits the user's code, counts
+match the synchronous ones, and AsyncBoundedPool serves waiters in order."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import pytest
+from typer.testing import CliRunner
+
+from poolbench import Scenario
+from poolbench.cli import app
+from poolbench.counting import count_group, memray_available
+from poolbench.errors import PoolClosed, PoolMisuse, PoolTimeout
+from poolbench.measure import measure_group
+from poolbench.pools import AsyncBoundedPool
+from poolbench.settings import SMOKE
+from poolbench.strategies import build_strategies
+from poolbench.timing import NotAwaited, Tasks
+
+needs_memray = pytest.mark.skipif(not memray_available(), reason="memray is not installed")
+
+
+class Small(Scenario):
+    name = "small"
+
+    def new(self):
+        return bytearray(100)
+
+    def use(self, buf):
+        buf[0] = 1
+
+
+class AsyncSmall(Small):
+    name = "async-small"
+
+    async def use(self, buf):
+        buf[0] = 1
+
+
+class Counted(Scenario):
+    """Counts the bodies that ran, to show every op's coroutine was awaited to its end."""
+
+    name = "counted"
+
+    def setup(self):
+        self.ran = 0
+
+    def new(self):
+        return []
+
+    async def use(self, obj):
+        await asyncio.sleep(0)
+        self.ran += 1
+
+
+def _figures(scenario, pools, members, **kw):
+    strategies = build_strategies(scenario, pools, members)
+    return strategies, measure_group(scenario, strategies, members, SMOKE, **kw)
+
+
+def test_an_async_use_is_awaited_in_every_operation_timed():
+    scenario = Counted()
+    scenario.setup()
+    _, figures = _figures(scenario, ["none", "sync"], 4, detail=False)
+    timed = sum((len(f.run.values) + len(f.run.warmups)) * f.run.loops * 4 for f in figures.values())
+    # Every timed op ran its body; calibration's runs come on top.
+    assert scenario.ran >= timed > 0
+
+
+def test_a_scenario_is_async_when_use_or_run_is_a_coroutine_function():
+    class OwnRun(Scenario):
+        name = "own-run"
+
+        async def run(self, n, get, put):
+            pass
+
+    assert AsyncSmall.is_async() and OwnRun.is_async() and not Small.is_async()
+    a, own = AsyncSmall(), OwnRun()
+    assert a.timed() == a.run_async and own.timed() == own.run
+
+
+def test_a_synchronous_run_that_returns_a_coroutine_is_never_timed():
+    class Sneaky(Scenario):
+        name = "sneaky"
+
+        def new(self):
+            return 1
+
+        def run(self, n, get, put):
+            return asyncio.sleep(0)  # a coroutine made, never awaited
+
+    with pytest.raises(NotAwaited, match="never be awaited"):
+        _figures(Sneaky(), ["none"], 1, detail=False)
+
+
+@needs_memray
+@pytest.mark.parametrize("concurrency", [1, 16])
+def test_bytearray_per_op_counts_the_same_async_as_synchronous_and_zero_pooled(concurrency):
+    def counts(scenario, members):
+        strategies = build_strategies(scenario, ["none", "sync"], members)
+        found = count_group(scenario, strategies, members, 400)
+        return {
+            k: (v.allocs.allocations / v.allocs.ops, v.allocs.bytes / v.allocs.ops) for k, v in found.items()
+        }
+
+    plain = counts(Small(), 1)
+    assert plain["sync"] == (0.0, 0.0) and plain["none"][0] == 2.0
+    first, second = counts(AsyncSmall(), concurrency), counts(AsyncSmall(), concurrency)
+    assert first == second == plain
+
+
+def test_tasks_time_from_the_first_start_to_the_last_end():
+    ticks = iter(range(0, 10_000, 10))
+    team = Tasks(3, lambda: next(ticks))
+    order = []
+
+    async def task(index):
+        order.append(index)
+        await asyncio.sleep(0)
+        order.append(index)
+
+    assert team.run(task) == 50  # starts at 0, 10, 20; ends at 30, 40, 50
+    assert order == [0, 1, 2, 0, 1, 2]
+
+
+# AsyncBoundedPool
+
+
+def run(coro):
+    return asyncio.new_event_loop().run_until_complete(coro)
+
+
+def test_async_bounded_pool_serves_waiters_first_come_first_served():
+    async def main():
+        made = iter(range(100))
+        pool = AsyncBoundedPool(lambda: next(made), max_size=1, timeout=None)
+        first = await pool.get()
+        served = []
+
+        async def waiter(name):
+            obj = await pool.get()
+            served.append(name)
+            await asyncio.sleep(0)
+            pool.put(obj)
+
+        tasks = [asyncio.ensure_future(waiter(n)) for n in "abc"]
+        await asyncio.sleep(0)
+        pool.put(first)
+        await asyncio.gather(*tasks)
+        return served, pool.stats()
+
+    served, stats = run(main())
+    assert served == ["a", "b", "c"]
+    assert stats.misses == 1 and stats.waits == 3 and stats.in_use == 0 and stats.retained == 1
+
+
+def test_async_bounded_pool_times_out_and_counts_it():
+    async def main():
+        pool = AsyncBoundedPool(object, max_size=1, timeout=0.01)
+        held = await pool.get()
+        with pytest.raises(PoolTimeout, match=r"within 0\.01 s"):
+            await pool.get()
+        pool.put(held)
+        again = await pool.get()  # the timed-out waiter left no trace
+        return again is held, pool.stats()
+
+    same, stats = run(main())
+    assert same and stats.timeouts == 1 and stats.waits == 1 and stats.wait_seconds >= 0.005
+
+
+def test_async_bounded_pool_hands_an_object_on_when_its_waiter_was_cancelled():
+    async def main():
+        pool = AsyncBoundedPool(object, max_size=1, timeout=None)
+        held = await pool.get()
+        first = asyncio.ensure_future(pool.get())
+        second = asyncio.ensure_future(pool.get())
+        await asyncio.sleep(0)
+        pool.put(held)  # handed to `first`...
+        first.cancel()  # ...which is cancelled before it runs
+        got = await second
+        return got is held, first.cancelled(), pool.stats().in_use
+
+    assert run(main()) == (True, True, 1)
+
+
+def test_async_bounded_pool_borrow_aclose_and_misuse():
+    async def main():
+        disposed = []
+
+        async def dispose(obj):
+            disposed.append(obj)
+
+        pool = AsyncBoundedPool(list, max_size=1, timeout=None, dispose=dispose)
+        async with pool.borrow() as obj:
+            assert pool.stats().in_use == 1
+        with pytest.raises(PoolMisuse):
+            pool.put(obj)
+        held = await pool.get()
+        waiting = asyncio.ensure_future(pool.get())
+        await asyncio.sleep(0)
+        await pool.aclose()
+        with pytest.raises(PoolClosed):
+            await waiting
+        with pytest.raises(PoolClosed):
+            await pool.get()
+        pool.put(held)  # disposed: the pool is closed
+        await asyncio.sleep(0)
+        return len(disposed)
+
+    assert run(main()) == 1
+
+
+def test_async_bounded_pool_awaits_an_async_new_and_frees_the_place_of_one_that_fails():
+    async def main():
+        calls = []
+
+        async def new():
+            calls.append(1)
+            if len(calls) == 1:
+                raise OSError("connection refused")
+            return object()
+
+        pool = AsyncBoundedPool(new, max_size=1, timeout=0.5)
+        with pytest.raises(OSError):
+            await pool.get()
+        return await pool.get() is not None, pool.stats().misses
+
+    assert run(main()) == (True, 2)
+
+
+# Through the command line, in worker processes
+
+ASYNC_SCENARIOS = '''
+import asyncio
+from poolbench import Scenario
+
+
+class Hold(Scenario):
+    """Holds its object for a fixed time: a pool that makes callers wait."""
+
+    name = "hold"
+    params = {"size": 1024}
+
+    def new(self):
+        return bytearray(self.params["size"])
+
+    async def use(self, buf):
+        buf[0] = 1
+        await asyncio.sleep(0)
+
+
+class Broken(Scenario):
+    name = "async-broken"
+
+    def new(self):
+        return []
+
+    async def use(self, obj):
+        await asyncio.sleep(0)
+        raise RuntimeError("handler broke")
+
+
+class Hangs(Scenario):
+    name = "async-hangs"
+
+    def new(self):
+        return []
+
+    async def use(self, obj):
+        await asyncio.sleep(3600)
+
+
+class Blocks(Scenario):
+    """Blocks the loop without awaiting: no task can run, and no timer fires."""
+
+    name = "async-blocks"
+
+    def new(self):
+        return []
+
+    async def use(self, obj):
+        import time
+
+        time.sleep(3600)
+
+
+class Leaves(Scenario):
+    name = "async-leaves"
+
+    def new(self):
+        return []
+
+    async def use(self, obj):
+        if not getattr(self, "started", False):
+            self.started = True
+            asyncio.ensure_future(asyncio.sleep(3600))
+'''
+
+
+@pytest.fixture
+def async_dir(tmp_path):
+    folder = tmp_path / "async_scenarios"
+    folder.mkdir()
+    (folder / "hold.py").write_text(ASYNC_SCENARIOS)
+    return folder
+
+
+def test_run_measures_an_async_scenario_at_each_concurrency(async_dir, tmp_path):
+    out = tmp_path / "a.json"
+    result = CliRunner().invoke(
+        app,
+        [
+            "run",
+            "hold",
+            "--scenarios-dir",
+            str(async_dir),
+            "-c",
+            "1,4",
+            "-P",
+            "none,sync,bounded",
+            "--quick",
+            "-o",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "tasks" in result.output
+    data = json.loads(out.read_text())
+    cells = {(c["pool"], c["concurrency"]): c for c in data["cells"]}
+    assert set(cells) == {(p, c) for p in ("none", "sync", "bounded") for c in (1, 4)}
+    assert all(c["threads"] == 1 and c["status"] == "ok" for c in cells.values())
+    assert data["config"]["concurrency"] == [1, 4]
+    csv = CliRunner().invoke(app, ["show", str(out), "--format", "csv"])
+    assert csv.exit_code == 0 and "concurrency" in csv.output.splitlines()[0]
+
+
+def test_concurrency_for_synchronous_scenarios_only_is_a_usage_error():
+    result = CliRunner().invoke(app, ["run", "bytes-buffer", "-c", "4", "--quick"])
+    assert result.exit_code == 2 and "--concurrency applies to async scenarios" in result.output
+
+
+def test_an_async_scenario_that_raises_fails_its_cells_and_one_that_leaves_tasks_is_warned(
+    async_dir, tmp_path
+):
+    out = tmp_path / "b.json"
+    result = CliRunner().invoke(
+        app,
+        [
+            "run",
+            "async-broken",
+            "async-leaves",
+            "--scenarios-dir",
+            str(async_dir),
+            "-c",
+            "2",
+            "--quick",
+            "-o",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    cells = {(c["scenario"], c["pool"]): c for c in json.loads(out.read_text())["cells"]}
+    assert cells[("async-broken", "sync")]["status"] == "failed"
+    assert "handler broke" in cells[("async-broken", "sync")]["error"]
+    leaves = cells[("async-leaves", "sync")]
+    assert leaves["status"] == "ok" and any("pending" in w for w in leaves["warnings"])
+
+
+def test_tasks_team_run_between_brackets_only_the_work():
+    events = []
+    team = Tasks(3, time.perf_counter_ns)
+
+    async def work():
+        events.append("work")
+        await asyncio.sleep(0)
+
+    team.run_between(work, lambda: events.append("begin"), lambda: events.append("end"))
+    assert events == ["begin", "work", "work", "work", "end"]
+
+
+LEAKY = """
+import asyncio
+from poolbench import Scenario
+
+
+class AsyncLeak(Scenario):
+    name = "async-leak"
+
+    def new(self):
+        return bytearray(8)
+
+    async def use(self, buf):
+        await asyncio.sleep(0)
+
+    async def run(self, n, get, put):
+        for i in range(n):
+            obj = get()
+            await self.use(obj)
+            if put is not None and i % 10:
+                put(obj)  # every tenth is never returned
+"""
+
+
+def test_the_doctor_checks_async_scenarios_and_finds_a_leak_at_the_users_line(tmp_path):
+    from poolbench.diagnosis import diagnose
+    from poolbench.discovery import discover
+
+    (tmp_path / "leaky.py").write_text(LEAKY)
+    found = discover([tmp_path], include_cwd=False, entry_points=False)
+    [leaky] = diagnose(found.lookup(["async-leak"]), ["sync"], ops=50)
+    assert leaky.error is None and {f.kind for f in leaky.findings} == {"leak"}
+    assert all("leaky.py:" in f.site for f in leaky.findings)
+    clean = diagnose(discover().lookup(["async-buffer"]), ["sync", "bounded"], ops=200)
+    assert [(d.pool, d.findings, d.error) for d in clean] == [("sync", [], None), ("bounded", [], None)]
+
+
+def test_an_async_scenario_that_hangs_or_blocks_the_loop_fails_at_the_timeout(async_dir, tmp_path):
+    out = tmp_path / "c.json"
+    result = CliRunner().invoke(
+        app,
+        ["run", "async-hangs", "async-blocks", "--scenarios-dir", str(async_dir), "-c", "2", "--quick",
+         "--timeout", "3", "-o", str(out)],
+    )  # fmt: skip
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    cells = json.loads(out.read_text())["cells"]
+    assert {c["status"] for c in cells} == {"failed"}
+    assert all("timed out after 3 s" in c["error"] for c in cells)
+
+
+def test_interrupting_an_async_run_keeps_its_cells_and_resume_completes_it(async_dir, tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    from poolbench import storage
+
+    out = tmp_path / "run.json"
+    cmd = [sys.executable, "-m", "poolbench", "run", "hold", "--quick", "-c", "1,2,3,4,5",
+           "--scenarios-dir", str(async_dir), "-o", str(out)]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if any(c["runs"] for c in json.loads(out.read_text())["cells"]):
+                break
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    output, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "Traceback" not in output, output
+    partial = storage.load(out)
+    assert not partial.complete
+    before = {c.key: c.values for c in partial.cells}
+    done = subprocess.run([sys.executable, "-m", "poolbench", "run", "--resume", str(out), "--scenarios-dir",
+                           str(async_dir)], capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    final = storage.load(out)
+    assert final.complete and {c.concurrency for c in final.cells} == {1, 2, 3, 4, 5}
+    for c in final.cells:
+        assert c.values[: len(before.get(c.key, []))] == before.get(c.key, [])
