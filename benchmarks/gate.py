@@ -2,7 +2,7 @@
 identical code, detection of injected regressions, all measured on this machine with the default
 thresholds.
 
-    python benchmarks/gate.py [--pairs 20] [--out-dir /tmp/poolbench-gate]
+    python benchmarks/gate.py [--pairs 20] [--out-dir /tmp/poolbench-gate] [--matrix default|async]
 
 Runs pairs+1 plain results of the default matrix (the four built-in scenarios, pools none,sync,
 threads 1,2,4) plus the `gate-record` scenario of benchmarks/gate_scenarios, and 2*pairs runs of
@@ -16,6 +16,10 @@ allocation per op). Then:
 
 Prints how many compares failed the gate, by metric, and the A/A false alarms that time would
 give without normalizing by the reference workload (the figure behind that choice).
+
+``--matrix async`` does the same for asyncio: A/A over the built-in async scenario at its default
+concurrency (1,16,128), and the regressions injected into `gate-async` (gate-buffer in a handler
+that awaits once per op) at one task.
 """
 
 from __future__ import annotations
@@ -36,6 +40,11 @@ from poolbench.result import Result
 HERE = Path(__file__).parent
 BUILTINS = ["bytes-buffer", "db-connections", "json-struct", "worker-tasks"]
 GATE = "gate-record"
+MATRICES = {
+    # name: (the A/A scenarios, the injected scenario, the option that runs it alone at one member)
+    "default": (BUILTINS, GATE, ["-t", "1"]),
+    "async": (["async-buffer"], "gate-async", ["-c", "1"]),
+}
 
 
 def run(out: Path, inject: str, args: list[str]) -> Path:
@@ -72,27 +81,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=20)
     parser.add_argument("--out-dir", type=Path, default=Path("/tmp/poolbench-gate"))
+    parser.add_argument("--matrix", choices=sorted(MATRICES), default="default")
     args = parser.parse_args()
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    plain_files = [
-        run(args.out_dir / f"plain-{i:02}.json", "", [*BUILTINS, GATE]) for i in range(args.pairs + 1)
-    ]
-    work_files = [
-        run(args.out_dir / f"work-{i:02}.json", "work", [GATE, "-t", "1"]) for i in range(args.pairs)
-    ]
-    alloc_files = [
-        run(args.out_dir / f"alloc-{i:02}.json", "alloc", [GATE, "-t", "1"]) for i in range(args.pairs)
-    ]
+    scenarios, gate, alone = MATRICES[args.matrix]
+    out_dir = args.out_dir if args.matrix == "default" else args.out_dir / args.matrix
+    out_dir.mkdir(parents=True, exist_ok=True)
+    plain_files = [run(out_dir / f"plain-{i:02}.json", "", [*scenarios, gate]) for i in range(args.pairs + 1)]
+    work_files = [run(out_dir / f"work-{i:02}.json", "work", [gate, *alone]) for i in range(args.pairs)]
+    alloc_files = [run(out_dir / f"alloc-{i:02}.json", "alloc", [gate, *alone]) for i in range(args.pairs)]
     plain = [storage.load(p) for p in plain_files]
     work = [storage.load(p) for p in work_files]
     alloc = [storage.load(p) for p in alloc_files]
-    builtins = set(BUILTINS)
+    builtins = set(scenarios)
 
     cells = len(only(plain[0], builtins).cells)
     print(
         f"{args.pairs} compares each, default thresholds, --quick; A/A over the default matrix ({cells} cells),"
     )
-    print(f"injected regressions in the single-thread {GATE} cells of a {len(plain[0].cells)}-cell matrix\n")
+    print(f"injected regressions in the single-thread {gate} cells of a {len(plain[0].cells)}-cell matrix\n")
     print("| comparison | compares that failed the gate | by metric | injected cell flagged |")
     print("|---|--:|---|--:|")
     studies = {
@@ -116,7 +122,7 @@ def main() -> None:
             by_metric.update({m: 1 for m in found})
             if target is not None:
                 flagged += any(
-                    c.base.scenario == GATE and c.base.threads == 1 and m.metric == target
+                    c.base.scenario == gate and c.base.members == 1 and m.metric == target
                     for c, m in comparison.regressions
                 )
         metrics = ", ".join(f"{m} {n}" for m, n in sorted(by_metric.items())) or "-"
@@ -128,7 +134,7 @@ def main() -> None:
 
         def cells_of(r: Result, threads: str = threads) -> Result:
             out = copy.copy(r)
-            out.cells = [c for c in r.cells if (c.threads == 1) == (threads == "1")]
+            out.cells = [c for c in r.cells if (c.members == 1) == (threads == "1")]
             return out
 
         norm = sum(
@@ -156,7 +162,7 @@ def main() -> None:
     for a, b in aa:
         for cell in compare_results(a, b).cells:
             for m in cell.changes:
-                if m.metric == "time" and m.detectable is not None and cell.base.threads == 1:
+                if m.metric == "time" and m.detectable is not None and cell.base.members == 1:
                     detectable.append(m.detectable)
     if detectable:
         detectable.sort()

@@ -399,3 +399,16 @@ def test_a_stream_that_cannot_encode_gets_ascii(env):
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.isascii() and b" us " in done.stdout and b"pooling wins" in done.stdout
+
+
+def test_cells_of_an_async_scenario_are_matched_by_their_concurrency():
+    def at(concurrency, time, seed):
+        c = cell(time=time, seed=seed)
+        c.concurrency = concurrency
+        return c
+
+    base = result(at(1, 100.0, 1), at(16, 300.0, 2))
+    cand = result(at(1, 100.0, 3), at(16, 300.0, 4))
+    comparison = compare_results(base, cand)
+    assert [(c.base.concurrency, c.cand.concurrency) for c in comparison.cells] == [(1, 1), (16, 16)]
+    assert comparison.regressions == []

@@ -7,6 +7,7 @@ The cells keep the same names and parameters either way, so compare matches them
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from typing import Any
@@ -103,3 +104,31 @@ class GateSame(Scenario):
         for i in range(n):
             rec = {"id": i, "user": "ada", "tags": [1, 2, 3]}
             rec["score"] = len(rec["tags"]) * 0.5
+
+
+class GateAsync(GateBuffer):
+    """gate-buffer in an asyncio handler: await once (a yield to the loop), then the same copy.
+    The injected work is 30% of the whole operation, the trip through the loop included."""
+
+    name = "gate-async"
+
+    async def setup(self) -> None:  # type: ignore[override]
+        self.payload = bytes(self.params["size"])
+        self.extra = 0
+        self.keep: object = None
+        if INJECT == "work":
+            obj = self.new()
+            start = time.perf_counter()
+            for _ in range(20_000):
+                await asyncio.sleep(0)
+                self.work(obj)
+            per_op = (time.perf_counter() - start) / 20_000
+            start = time.perf_counter()
+            for _ in range(10_000):
+                _spin(100)
+            per_spin = (time.perf_counter() - start) / 1_000_000
+            self.extra = min(1024, max(1, round(0.30 * per_op / per_spin)))
+
+    async def use(self, obj: Any) -> None:  # type: ignore[override]
+        await asyncio.sleep(0)
+        GateBuffer.use(self, obj)

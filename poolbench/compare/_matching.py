@@ -44,7 +44,11 @@ def matched(base: Result, cand: Result, out: Comparison, *, single: bool,
     base, broken (failed or missing in the candidate) or only in one file."""
 
     def match_key(result: Result, cell: Cell) -> tuple[object, ...]:
-        return cell.key[:4] if single else (*cell.key[:4], result.python_of(cell))
+        # The cell's key with its interpreter label replaced: files of one interpreter each are
+        # matched across interpreters; files of several, by what each cell ran under.
+        scenario, pool, threads, params, _python, concurrency = cell.key
+        same = (scenario, pool, threads, params, concurrency)
+        return same if single else (*same, result.python_of(cell))
 
     cand_cells = {match_key(cand, c): c for c in cand.cells}
     base_keys = {match_key(base, c) for c in base.cells}
