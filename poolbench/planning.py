@@ -76,6 +76,8 @@ def check_concurrency(concurrency: Sequence[int]) -> tuple[int, ...]:
     return tuple(dict.fromkeys(concurrency))
 
 
+THREADS = (1, 2, 4)
+"""The default ``--threads`` of synchronous scenarios."""
 CONCURRENCY = (1, 16, 128)
 """The default ``--concurrency`` of async scenarios."""
 

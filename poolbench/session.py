@@ -18,7 +18,7 @@ from . import __version__, env, storage
 from .discovery import Discovery, discover
 from .errors import Interrupted, ResultFileError, UsageError
 from .params import split_assignments
-from .planning import CONCURRENCY, Group, plan, shard_of, under
+from .planning import CONCURRENCY, THREADS, Group, plan, shard_of, under
 from .result import Cell, Result
 from .runner import ProgressCallback, measure_groups
 from .settings import MODES, SMOKE, Settings
@@ -28,7 +28,7 @@ from .settings import MODES, SMOKE, Settings
 class RunRequest:
     scenarios: Sequence[str] = ()
     pools: Sequence[str] = ("none", "sync")
-    threads: Sequence[int] = (1, 2, 4)
+    threads: Sequence[int] = THREADS
     """Thread counts of the synchronous scenarios."""
     concurrency: Sequence[int] = CONCURRENCY
     """Task counts of the async scenarios (tasks on one event loop)."""
@@ -90,7 +90,7 @@ def _check_members(request: RunRequest, selected: Sequence[tuple[Any, type[Any]]
             "--concurrency applies to async scenarios, and none is selected",
             hint="synchronous scenarios take --threads; `poolbench list` marks the async ones",
         )
-    if tuple(request.threads) != (1, 2, 4) and False not in kinds:
+    if tuple(request.threads) != THREADS and False not in kinds:
         raise UsageError(
             "--threads applies to synchronous scenarios, and every selected one is async",
             hint="async scenarios take --concurrency (tasks on one event loop), e.g. -c 1,16,128",

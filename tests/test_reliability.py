@@ -70,11 +70,8 @@ def _workers_alive():
     return [p for p in alive if p.status() != psutil.STATUS_ZOMBIE]
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP, "3xSIGTERM"])
-def test_interrupting_a_run_keeps_finished_cells_and_resume_completes_it(scenarios_ok, tmp_path, sig):
-    out = tmp_path / "run.json"
-    cmd = [sys.executable, "-m", "poolbench", "run", "tiny", "--quick", "-t", "1,2,3,4,5,6",
-           "--scenarios-dir", str(scenarios_ok), "-o", str(out)]  # fmt: skip
+def _interrupted(cmd, out, signals):
+    """Run ``cmd``, send ``signals`` once ``out`` holds a measured process; its exit code and output."""
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
     deadline = time.monotonic() + 60
@@ -85,11 +82,20 @@ def test_interrupting_a_run_keeps_finished_cells_and_resume_completes_it(scenari
         except (OSError, ValueError, KeyError):
             pass
         time.sleep(0.05)
-    for one in [signal.SIGTERM] * 3 if sig == "3xSIGTERM" else [sig]:
+    for one in signals:
         proc.send_signal(one)
         time.sleep(0.02)
     output, _ = proc.communicate(timeout=60)
-    assert proc.returncode == 130, output
+    return proc.returncode, output
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP, "3xSIGTERM"])
+def test_interrupting_a_run_keeps_finished_cells_and_resume_completes_it(scenarios_ok, tmp_path, sig):
+    out = tmp_path / "run.json"
+    cmd = [sys.executable, "-m", "poolbench", "run", "tiny", "--quick", "-t", "1,2,3,4,5,6",
+           "--scenarios-dir", str(scenarios_ok), "-o", str(out)]  # fmt: skip
+    returncode, output = _interrupted(cmd, out, [signal.SIGTERM] * 3 if sig == "3xSIGTERM" else [sig])
+    assert returncode == 130, output
     assert "saved in" in output and "--resume" in output
     assert "Traceback" not in output
     partial = storage.load(out)
@@ -271,3 +277,41 @@ def test_a_run_that_fails_before_measuring_leaves_the_callers_signal_handlers(sc
     out = CliRunner().invoke(app, ["run", "no-such-scenario", "--quick"])
     assert out.exit_code == 2
     assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGHUP)) == before
+
+
+ASYNC_HOLD = """
+import asyncio
+from poolbench import Scenario
+
+
+class Hold(Scenario):
+    name = "hold"
+
+    def new(self):
+        return bytearray(1024)
+
+    async def use(self, buf):
+        buf[0] = 1
+        await asyncio.sleep(0)
+"""
+
+
+def test_interrupting_an_async_run_keeps_its_cells_and_resume_completes_it(tmp_path):
+    folder = tmp_path / "async_scenarios"
+    folder.mkdir()
+    (folder / "hold.py").write_text(ASYNC_HOLD)
+    out = tmp_path / "run.json"
+    cmd = [sys.executable, "-m", "poolbench", "run", "hold", "--quick", "-c", "1,2,3,4,5",
+           "--scenarios-dir", str(folder), "-o", str(out)]  # fmt: skip
+    returncode, output = _interrupted(cmd, out, [signal.SIGINT])
+    assert returncode == 130 and "Traceback" not in output, output
+    partial = storage.load(out)
+    assert not partial.complete
+    before = {c.key: c.values for c in partial.cells}
+    done = subprocess.run([sys.executable, "-m", "poolbench", "run", "--resume", str(out), "--scenarios-dir",
+                           str(folder)], capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    final = storage.load(out)
+    assert final.complete and {c.concurrency for c in final.cells} == {1, 2, 3, 4, 5}
+    for c in final.cells:
+        assert c.values[: len(before.get(c.key, []))] == before.get(c.key, [])

@@ -24,6 +24,15 @@ def _spin(n: int) -> None:
         n -= 1
 
 
+def _spins_for(per_op: float, *, cap: int) -> int:
+    """The spin count that adds 30% to an operation of ``per_op`` seconds."""
+    start = time.perf_counter()
+    for _ in range(10_000):
+        _spin(100)
+    per_spin = (time.perf_counter() - start) / 1_000_000
+    return min(cap, max(1, round(0.30 * per_op / per_spin)))
+
+
 class _Injected(Scenario):
     def work(self, obj: Any) -> None:
         raise NotImplementedError
@@ -36,12 +45,7 @@ class _Injected(Scenario):
             start = time.perf_counter()
             for _ in range(20_000):
                 self.work(obj)
-            per_op = (time.perf_counter() - start) / 20_000
-            start = time.perf_counter()
-            for _ in range(10_000):
-                _spin(100)
-            per_spin = (time.perf_counter() - start) / 1_000_000
-            self.extra = min(256, max(1, round(0.30 * per_op / per_spin)))
+            self.extra = _spins_for((time.perf_counter() - start) / 20_000, cap=256)
 
     def use(self, obj: Any) -> None:
         self.work(obj)
@@ -122,12 +126,7 @@ class GateAsync(GateBuffer):
             for _ in range(20_000):
                 await asyncio.sleep(0)
                 self.work(obj)
-            per_op = (time.perf_counter() - start) / 20_000
-            start = time.perf_counter()
-            for _ in range(10_000):
-                _spin(100)
-            per_spin = (time.perf_counter() - start) / 1_000_000
-            self.extra = min(1024, max(1, round(0.30 * per_op / per_spin)))
+            self.extra = _spins_for((time.perf_counter() - start) / 20_000, cap=1024)
 
     async def use(self, obj: Any) -> None:  # type: ignore[override]
         await asyncio.sleep(0)

@@ -10,7 +10,7 @@ import typer
 
 from ..errors import UsageError
 from ..params import parse_int
-from ..planning import CONCURRENCY, parse_shard
+from ..planning import CONCURRENCY, THREADS, parse_shard
 from ..report import report
 from ..result import Result
 from ..session import RunRequest, run_session
@@ -139,7 +139,7 @@ def run(
     request = RunRequest(
         scenarios=scenarios or (),
         pools=split_list(pool, "--pool") if pool else ("none", "sync"),
-        threads=split_ints(threads, "--threads") if threads else (1, 2, 4),
+        threads=split_ints(threads, "--threads") if threads else THREADS,
         concurrency=split_ints(concurrency, "--concurrency") if concurrency else CONCURRENCY,
         params=param or (),
         mode="quick" if quick else "rigorous" if rigorous else "default",

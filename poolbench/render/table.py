@@ -59,7 +59,8 @@ def scenario_table(title: str, rows: list[CellReport], *, pythons: bool = False,
     interpreters) a first column names each row group's interpreter."""
     left_out = frozenset() if width >= WIDE else _DETAIL if width >= NARROW else _NARROW_OUT
     table = Table(title=title, title_justify="left", header_style="bold", pad_edge=False)
-    waits = any(r.waits for r in rows)
+    # Pool waits are a detail too: beside them an 80-column table had no room left for the verdict.
+    waits = width >= WIDE and any(r.waits for r in rows)
     if pythons:
         table.add_column("python", no_wrap=True)
     members = "tasks" if any(r.cell.concurrency for r in rows) else "thr"
@@ -70,7 +71,12 @@ def scenario_table(title: str, rows: list[CellReport], *, pythons: bool = False,
         ("speedup\n[95% CI]", "right"), ("verdict", "left"),
     ):  # fmt: skip
         if name not in left_out:
-            table.add_column(name, justify=justify, no_wrap=name != "verdict")  # type: ignore[arg-type]
+            table.add_column(
+                name,
+                justify=justify,  # type: ignore[arg-type]
+                no_wrap=name != "verdict",
+                min_width=len(members) if name == members else None,
+            )
     if waits:
         table.add_column("pool waits\nn / time / timeouts", justify="right", no_wrap=True)
     previous: tuple[str, int] | None = None
