@@ -14,7 +14,7 @@ from typing import Any
 from .callsites import site_of
 from .loading import ScenarioRef
 from .pools import Finding, Pool, checked
-from .scenario import Scenario
+from .scenario import Scenario, SkipScenario
 from .strategies import build_strategies
 from .timing import call, resolve, round_up
 
@@ -26,6 +26,9 @@ class Diagnosis:
     params: dict[str, Any]
     findings: list[Finding] = field(default_factory=list)
     error: str | None = None
+    skipped: str | None = None
+    """Why the scenario could not run under this pool here (no server, a pool it cannot use):
+    nothing was checked, and nothing failed."""
 
 
 def diagnose_one(ref: ScenarioRef, cls: type[Scenario], pool: str, *, ops: int, race: float) -> Diagnosis:
@@ -68,6 +71,8 @@ def diagnose(
                     diagnosis.findings = strategy.pool.checker.finish()  # type: ignore[attr-defined]
                 finally:
                     call(scenario.teardown)
+            except SkipScenario as exc:
+                diagnosis.skipped = str(exc)
             except Exception as exc:  # noqa: BLE001 - a scenario's bug is reported, not raised
                 diagnosis.error = f"{type(exc).__name__}: {exc}"
             out.append(diagnosis)

@@ -73,6 +73,7 @@ def doctor_session(request: DoctorRequest, *, discovery: Discovery | None = None
             else:
                 found_here = answer.diagnosis or {"error": "the worker sent no findings", "findings": []}
                 diagnosis.error = found_here.get("error")
+                diagnosis.skipped = found_here.get("skipped")
                 diagnosis.findings = [Finding.from_json(f) for f in found_here["findings"]]
             out.append(diagnosis)
     return DoctorOutcome(out, found)

@@ -105,6 +105,8 @@ class CountJob:
     memory_limit: int | None = None
     concurrency: int = 0
     """As :attr:`MeasureJob.concurrency`."""
+    loop: str = "asyncio"
+    """As :attr:`Settings.loop`: counts are taken on the loop the timed processes ran on."""
 
     @property
     def members(self) -> int:
@@ -122,6 +124,7 @@ class CountJob:
             "count_ops": self.count_ops,
             "layout_seed": self.layout_seed,
             "memory_limit": self.memory_limit,
+            "loop": self.loop,
         }
 
 
@@ -148,6 +151,7 @@ def job_from_json(data: dict[str, Any]) -> Job:
             layout_seed=int(data["layout_seed"]),
             memory_limit=data.get("memory_limit"),
             concurrency=int(data.get("concurrency", 0)),
+            loop=str(data.get("loop", "asyncio")),
         )
     return MeasureJob(
         scenario=scenario,

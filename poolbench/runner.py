@@ -259,7 +259,7 @@ class _Rounds:
         for pair in pairs:
             job = CountJob(pair.group.ref, pair.group.params, pair.group.threads, pair.pools,
                            self.settings.count_ops, self.seed(), self.memory_limit,
-                           concurrency=pair.group.concurrency)  # fmt: skip
+                           concurrency=pair.group.concurrency, loop=self.settings.loop)  # fmt: skip
             jobs.append((self.executable(pair), job))
         total = self.count + len(jobs)
         uncounted: set[str] = set()

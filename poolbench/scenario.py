@@ -189,11 +189,13 @@ class Scenario:
     async def run_async(self, n: int, get: Callable[[], Any], put: Callable[[Any], None] | None) -> None:
         """:meth:`run` of an async scenario, in one task of the loop: ``await use(obj)``, and
         ``await get()`` where ``get`` is a coroutine function (an ``async def new``, a pool that
-        makes callers wait)."""
+        makes callers wait), ``await put(obj)`` where ``put`` is (asyncpg's and psycopg's pools
+        release a connection with a round trip)."""
         batch: int = self.params["batch"]
         use: Callable[[Any], Awaitable[None]] = self.use  # type: ignore[assignment]
         waits = _awaits(get)
-        if batch == 1 and not waits:
+        put_waits = put is not None and _awaits(put)
+        if batch == 1 and not waits and not put_waits:
             if put is None:
                 for _ in repeat(None, n):
                     await use(get())
@@ -209,9 +211,12 @@ class Scenario:
                     await use(await get())
             else:
                 for _ in repeat(None, n):
-                    obj = await get()
+                    obj = (await get()) if waits else get()
                     await use(obj)
-                    put(obj)
+                    if put_waits:
+                        await put(obj)  # type: ignore[misc]
+                    else:
+                        put(obj)
             return
         slots: list[Any] = [None] * batch
         index = list(range(batch))
@@ -222,7 +227,10 @@ class Scenario:
                 await use(obj)
             if put is not None:
                 for obj in slots:
-                    put(obj)
+                    if put_waits:
+                        await put(obj)  # type: ignore[misc]
+                    else:
+                        put(obj)
             for i in index:
                 slots[i] = None
 
@@ -230,7 +238,7 @@ class Scenario:
 _AWAITS: dict[Any, bool] = {}
 
 
-def _awaits(get: Callable[[], Any]) -> bool:
+def _awaits(get: Callable[..., Any]) -> bool:
     """Whether ``get`` is a coroutine function, remembered per function: ``inspect`` allocates
     while it looks (an int for the code's flags, now and then), and this runs inside the counted
     operations, where the count must not depend on which function it is."""

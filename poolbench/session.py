@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -47,6 +47,8 @@ class RunRequest:
     resume: Path | None = None
     layout_seed: int | None = None
     """Every worker's heap-layout seed (to reproduce a mode); none: a fresh one per process."""
+    loop: str = "asyncio"
+    """The event loop of the async scenarios (``--loop``): ``asyncio`` or ``uvloop``."""
     command: str | None = None
     """The command line, as recorded in the result's metadata (the CLI passes ``sys.argv``)."""
 
@@ -81,6 +83,21 @@ def _interpreters(pythons: Sequence[str]) -> tuple[list[dict[str, Any]], dict[st
     return infos, dict(zip(env.labels(infos), pythons, strict=True))
 
 
+def _check_loop(loop: str) -> str:
+    """``--loop`` as given, if this machine can run it (the workers import it)."""
+    from importlib.util import find_spec
+
+    from .timing import LOOPS
+
+    if loop not in LOOPS:
+        raise UsageError(f"unknown event loop {loop!r}", hint=f"--loop takes one of {', '.join(LOOPS)}")
+    if loop == "uvloop" and find_spec("uvloop") is None:
+        raise UsageError(
+            "--loop uvloop needs uvloop, which is not installed", hint="pip install 'poolbench[uvloop]'"
+        )
+    return loop
+
+
 def _check_members(request: RunRequest, selected: Sequence[tuple[Any, type[Any]]]) -> None:
     """``--threads`` sets the synchronous scenarios' matrix, ``--concurrency`` the async ones':
     one given for a selection that has none of its kind would be silently ignored."""
@@ -89,6 +106,11 @@ def _check_members(request: RunRequest, selected: Sequence[tuple[Any, type[Any]]
         raise UsageError(
             "--concurrency applies to async scenarios, and none is selected",
             hint="synchronous scenarios take --threads; `poolbench list` marks the async ones",
+        )
+    if request.loop != "asyncio" and True not in kinds:
+        raise UsageError(
+            f"--loop {request.loop} applies to async scenarios, and none is selected",
+            hint="`poolbench list` marks the async ones",
         )
     if tuple(request.threads) != THREADS and False not in kinds:
         raise UsageError(
@@ -129,7 +151,9 @@ def run_session(
     )
     if request.shard is not None:
         groups = [groups[i] for i in shard_of(groups, request.shard)]
-    settings = SMOKE if request.mode == "smoke" else MODES[request.mode]
+    settings = replace(
+        SMOKE if request.mode == "smoke" else MODES[request.mode], loop=_check_loop(request.loop)
+    )
     label = request.label or ("-".join(dict.fromkeys(names)) if request.scenarios else "builtins")
     path = request.out or storage.default_path(request.results_dir, label)
     planned = _Plan(request, groups, settings, executables, path, found)
@@ -154,6 +178,7 @@ def run_session(
             "pools": list(groups[0].pools) if groups else [],
             "threads": list(dict.fromkeys(request.threads)),
             "concurrency": list(dict.fromkeys(request.concurrency)),
+            "loop": request.loop,
             "params": list(request.params),
             "timeout": request.timeout,
             "shard": list(request.shard) if request.shard else None,
@@ -194,6 +219,7 @@ def resume_request(result: Result, request: RunRequest) -> RunRequest:
             shard=(int(config["shard"][0]), int(config["shard"][1])) if config.get("shard") else None,
             memory_limit=int(config["memory_limit"]) if config.get("memory_limit") else None,
             layout_seed=int(config["layout_seed"]) if config.get("layout_seed") is not None else None,
+            loop=str(config.get("loop", "asyncio")),
             command=request.command,
         )
     except (KeyError, TypeError, ValueError, IndexError) as exc:

@@ -29,6 +29,7 @@ class Settings:
     count_processes: int = 2  # counting processes of a pair (processes of their own, nothing timed)
     detail_processes: int = 1  # how many of a pair's processes run the latency and GC/memory passes
     value_seconds: float = 0.0  # fewer values (not under 8) where they would take longer (0: no cap)
+    loop: str = "asyncio"  # the event loop of async scenarios (``--loop``): asyncio's own or uvloop
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

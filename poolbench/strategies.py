@@ -82,5 +82,26 @@ def fill(strategy: Strategy, objects: int) -> None:
         taken = resolve(taken_async())
     else:
         taken = [get() for _ in range(objects)]
+    if inspect.iscoroutinefunction(put):
+        from .timing import resolve
+
+        async def given_async() -> None:
+            for obj in taken:
+                await put(obj)
+
+        resolve(given_async())
+        return
     for obj in taken:
         put(obj)
+
+
+def close(strategies: Sequence[Strategy]) -> None:
+    """Close the pools that hold resources open on the worker's loop (``aclose``: poolbench's
+    AsyncBoundedPool, asyncpg's and psycopg's pools), so that their tasks and connections end with
+    the measurement instead of being found pending, or left to the server."""
+    from .timing import call
+
+    for s in strategies:
+        aclose = getattr(s.pool, "aclose", None)
+        if aclose is not None:
+            call(aclose)

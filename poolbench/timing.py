@@ -233,6 +233,17 @@ class Tasks:
 
 
 _LOOP: asyncio.AbstractEventLoop | None = None
+LOOPS = ("asyncio", "uvloop")
+"""What ``--loop`` takes: asyncio's own event loop, or uvloop's (``pip install 'poolbench[uvloop]'``)."""
+_KIND = "asyncio"
+
+
+def use_loop(kind: str) -> None:
+    """Make the worker's loop (when it is first needed) one of :data:`LOOPS`."""
+    global _KIND
+    if kind not in LOOPS:
+        raise ValueError(f"unknown event loop {kind!r} (one of {', '.join(LOOPS)})")
+    _KIND = kind
 
 
 def loop() -> asyncio.AbstractEventLoop:
@@ -240,7 +251,12 @@ def loop() -> asyncio.AbstractEventLoop:
     teardown run on it)."""
     global _LOOP
     if _LOOP is None or _LOOP.is_closed():
-        _LOOP = asyncio.new_event_loop()
+        if _KIND == "uvloop":
+            import uvloop
+
+            _LOOP = uvloop.new_event_loop()
+        else:
+            _LOOP = asyncio.new_event_loop()
         asyncio.set_event_loop(_LOOP)
     return _LOOP
 

@@ -24,8 +24,8 @@ from .measure import measure_group
 from .processes import PARENT_ENV, die_with_parent, serve_forks
 from .protocol import Answer, CountJob, DoctorJob, MeasureJob, job_from_json
 from .scenario import Scenario, SkipScenario
-from .strategies import Strategy, build_strategies
-from .timing import NotAwaited, call, cancel_pending
+from .strategies import Strategy, build_strategies, close
+from .timing import NotAwaited, call, cancel_pending, use_loop
 
 Publish = Callable[[Answer], None]
 
@@ -101,6 +101,7 @@ def measure(job: MeasureJob, publish: Publish = lambda answer: None) -> Answer:
             scenario, strategies, job.members, job.settings, detail=job.detail, loops=job.loops
         )
         answer = Answer(ok=True, pools=pools, interpreter=env.interpreter(), version=__version__)
+        close(strategies)
         answer.warnings.extend(_left_pending())
         return answer
 
@@ -114,6 +115,7 @@ def count(job: CountJob, publish: Publish = lambda answer: None) -> Answer:
 
     def make(scenario: Scenario, strategies: list[Strategy]) -> Answer:
         found = count_group(scenario, strategies, job.members, job.count_ops)
+        close(strategies)
         return Answer(
             ok=True,
             counts={name: one.allocs for name, one in found.items()},
@@ -138,7 +140,11 @@ def doctor(job: DoctorJob) -> Answer:
     from .diagnosis import diagnose_one
 
     found = diagnose_one(job.scenario, load_ref(job.scenario), job.pool, ops=job.ops, race=job.race)
-    diagnosis = {"error": found.error, "findings": [f.to_json() for f in found.findings]}
+    diagnosis = {
+        "error": found.error,
+        "skipped": found.skipped,
+        "findings": [f.to_json() for f in found.findings],
+    }
     return Answer(ok=True, diagnosis=diagnosis, interpreter=env.interpreter(), version=__version__)
 
 
@@ -162,6 +168,8 @@ def run_job(data: dict[str, Any]) -> int:
     try:
         job = job_from_json(data)
         limit_memory(job.memory_limit)
+        if not isinstance(job, DoctorJob):
+            use_loop(job.loop if isinstance(job, CountJob) else job.settings.loop)
         if isinstance(job, DoctorJob):
             answer = doctor(job)
         elif isinstance(job, CountJob):

@@ -454,3 +454,90 @@ def test_an_80_column_table_of_a_waiting_pool_keeps_its_verdicts():
     console.print(result_tables(result, report(result), 80))
     shown = console.export_text()
     assert "verdict" in shown and "pooling wins" in shown and "tasks" in shown
+
+
+def test_uvloop_runs_the_cells_is_recorded_and_compare_warns_across_loops(async_dir, tmp_path):
+    pytest.importorskip("uvloop")
+    files = {}
+    for loop in ("asyncio", "uvloop"):
+        files[loop] = tmp_path / f"{loop}.json"
+        result = CliRunner().invoke(app, ["run", "hold", "--scenarios-dir", str(async_dir), "-c", "1,4",
+                                          "--quick", "--loop", loop, "-o", str(files[loop])])  # fmt: skip
+        assert result.exit_code == 0, result.output
+        data = json.loads(files[loop].read_text())
+        assert data["config"]["loop"] == loop and data["config"]["settings"]["loop"] == loop
+        assert all(c["status"] == "ok" for c in data["cells"])
+    compared = CliRunner().invoke(app, ["compare", str(files["asyncio"]), str(files["uvloop"])])
+    assert "different event loops (asyncio -> uvloop)" in compared.output, compared.output
+    same = CliRunner().invoke(app, ["compare", str(files["uvloop"]), str(files["uvloop"])])
+    assert "different event loops" not in same.output
+
+
+def test_the_loop_a_worker_runs_is_the_one_asked_for():
+    pytest.importorskip("uvloop")
+    import uvloop
+
+    from poolbench import timing
+
+    try:
+        timing.use_loop("uvloop")
+        timing.cancel_pending()
+        if timing._LOOP is not None:
+            timing._LOOP.close()
+        assert isinstance(timing.loop(), uvloop.Loop)
+    finally:
+        timing.use_loop("asyncio")
+        timing.loop().close()
+    assert not isinstance(timing.loop(), uvloop.Loop)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["bytes-buffer", "--loop", "uvloop"], "--loop uvloop applies to async scenarios"),
+        (["async-buffer", "--loop", "trio"], "unknown event loop 'trio'"),
+    ],
+)
+def test_a_loop_that_cannot_apply_is_a_usage_error(args, message):
+    result = CliRunner().invoke(app, ["run", *args, "--quick"])
+    assert result.exit_code == 2 and message in result.output, result.output
+
+
+CHECKED_PROGRAM = """
+import asyncio
+from poolbench.pools import AsyncBoundedPool
+
+
+async def handler(pool, request):
+    buf = await pool.get()
+    await asyncio.sleep(0.3)
+    if request == 0:
+        pool.put(buf)  # the first request returns its buffer; the others keep theirs
+
+
+async def main():
+    pool = AsyncBoundedPool(lambda: bytearray(16), max_size=8)
+    await asyncio.gather(*(handler(pool, request) for request in range(3)))
+
+
+asyncio.run(main())
+"""
+
+
+def test_poolbench_check_finds_leaks_and_objects_held_across_awaits_in_async_code(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    program = tmp_path / "service.py"
+    program.write_text(CHECKED_PROGRAM)
+    env = {**os.environ, "POOLBENCH_CHECK": "advanced", "POOLBENCH_CHECK_HELD": "0.1"}
+    done = subprocess.run([sys.executable, str(program)], capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 0, done.stderr
+    err = done.stderr
+    assert "Traceback" not in err, err
+    # Held across `await asyncio.sleep(0.3)`, past the 0.1 s threshold: reported while it runs, at
+    # the user's get, not asyncio's.
+    assert "held-too-long" in err and "service.py:7" in err, err
+    # Two of the three handlers never put theirs back: leaks, at the same line.
+    assert "leak x2 at" in err and "service.py:7 in handler" in err and "dirty-reuse" not in err, err

@@ -82,3 +82,97 @@ def test_psycopg_pool_exhaustion_waits(tmp_path):
     cells = run(tmp_path, ("psycopg",), threads=(4,), params=("db=postgres", "pool_size=1"))
     stats = cells[("psycopg", 4)].pool_stats
     assert stats["waits"] > 0, stats
+
+
+def run_async_db(tmp_path, pools, concurrency=(1,), params=()):
+    request = RunRequest(scenarios=("async-db",), pools=pools, concurrency=concurrency, params=params,
+                         mode="smoke", out=tmp_path / "adb.json", timeout=120)  # fmt: skip
+    return {(c.pool, c.concurrency): c for c in run_session(request).result.cells}
+
+
+def test_async_db_without_a_server_is_skipped_with_how_to(tmp_path, monkeypatch):
+    monkeypatch.delenv("POOLBENCH_PG_DSN", raising=False)
+    cells = run_async_db(tmp_path, ("bounded",))
+    assert {c.status for c in cells.values()} == {"skipped"}
+    assert "POOLBENCH_PG_DSN" in cells[("none", 1)].error
+
+
+def test_the_async_pool_plugins_are_found_and_refuse_the_other_drivers_connections(tmp_path):
+    found, _ = plugins()
+    assert {"asyncpg", "psycopg-async"} <= set(found)
+    if DSN:
+        cells = run_async_db(tmp_path, ("psycopg-async",), params=("driver=asyncpg",))
+        assert cells[("psycopg-async", 1)].status == "skipped"
+        assert "driver=psycopg" in cells[("psycopg-async", 1)].error
+
+
+@needs_postgres
+@pytest.mark.parametrize("driver, plugin", [("asyncpg", "asyncpg"), ("psycopg", "psycopg-async")])
+def test_async_db_connect_per_request_vs_pools(tmp_path, driver, plugin):
+    from poolbench.report import report_cell
+
+    cells = run_async_db(tmp_path, ("bounded", plugin), concurrency=(1, 16),
+                         params=(f"driver={driver}", "query=mixed", "pool_size=4"))  # fmt: skip
+    assert all(c.status == "ok" for c in cells.values()), [c.error for c in cells.values()]
+    for (pool, tasks), cell in cells.items():
+        if pool != "none":
+            assert report_cell(cell).speedup.ratio > 1, (pool, tasks, report_cell(cell).speedup)
+            # 16 tasks share 4 connections: the pool makes them wait, and says so.
+            assert (cell.pool_stats["waits"] > 0) == (tasks == 16), (pool, tasks, cell.pool_stats)
+
+
+@needs_postgres
+@pytest.mark.parametrize("strategy", ["asyncpg", "psycopg-async"])
+def test_async_adapters_time_out_count_it_and_are_checked(strategy):
+    import asyncio
+
+    import asyncpg
+    import psycopg
+
+    from poolbench.pools import checked
+
+    async def new():
+        if strategy == "asyncpg":
+            return await asyncpg.connect(DSN)
+        return await psycopg.AsyncConnection.connect(DSN, autocommit=True)
+
+    async def main():
+        pool = checked(create_pool(strategy, new, max_size=1, timeout=0.2))
+        held = await pool.get()
+        with pytest.raises(PoolTimeout):
+            await pool.get()
+        stats = pool.stats()
+        assert stats.timeouts == 1 and stats.waits >= 1, stats
+        await pool.put(held)
+        again = await pool.get()  # the one connection, back
+        findings = pool.checker.finish()
+        await pool.put(again)
+        await pool.aclose()
+        return findings
+
+    findings = asyncio.run(main())
+    assert [f.kind for f in findings] == ["leak"] and "test_db.py" in findings[0].site, findings
+
+
+def test_the_doctor_says_what_it_skipped_and_checks_the_rest(monkeypatch):
+    from typer.testing import CliRunner
+
+    from poolbench.cli import app
+
+    monkeypatch.delenv("POOLBENCH_PG_DSN", raising=False)
+    done = CliRunner().invoke(app, ["doctor", "async-db", "bytes-buffer", "-P", "sync"])
+    assert done.exit_code == 0, done.output
+    assert "skipped async-db: async-db needs a server" in done.output
+    assert "1 scenario/pool run(s) checked: no misuse found" in done.output
+
+
+@needs_postgres
+def test_the_doctor_checks_async_db_under_the_async_pools_and_finds_nothing():
+    from poolbench.diagnosis import diagnose
+
+    found = discover().lookup(["async-db"])
+    results = diagnose(found, ["bounded", "asyncpg"], ops=200)
+    assert [(d.pool, d.findings, d.error, d.skipped) for d in results] == [
+        ("bounded", [], None, None),
+        ("asyncpg", [], None, None),
+    ]

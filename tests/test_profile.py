@@ -311,3 +311,18 @@ def test_a_script_that_does_not_compile_is_bad_input_named_by_its_line(tmp_path)
     done = poolbench("profile", str(script))
     assert done.returncode == 2 and f"{script}: invalid syntax (line 3)" in done.stderr
     assert "importlib" not in done.stderr and "allocations" not in done.stdout
+
+
+def test_an_asyncio_program_is_profiled_at_its_own_lines_not_asyncios(tmp_path):
+    source = (Path(__file__).parent / "data" / "async_service.py").read_text()
+    path = tmp_path / "async_service.py"
+    path.write_text(source)
+    done = poolbench("profile", str(path), "--format", "json", "--top", "50")
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout)
+    top = found["sites"][0]
+    assert top["site"] == f"{path}:{line_of(source, '# BUFFER')}" and top["candidate"], found["sites"][:3]
+    assert top["function"] == "handle" and 64 * 1024 < top["typical_size"] < 65 * 1024
+    cache = next(s for s in found["sites"] if s["site"] == f"{path}:{line_of(source, '# CACHE')}")
+    assert not cache["candidate"]
+    assert all(s["site"].startswith(str(path)) for s in found["sites"] if s["candidate"]), found["sites"]

@@ -61,6 +61,14 @@ def run(
             "[default: 1,16,128]",
         ),
     ] = None,
+    loop: Annotated[
+        str | None,
+        typer.Option(
+            "--loop",
+            help="Async scenarios: the event loop, asyncio or uvloop (pip install 'poolbench[uvloop]'). "
+            "[default: asyncio]",
+        ),
+    ] = None,
     param: Params = None,
     quick: Annotated[
         bool,
@@ -124,6 +132,7 @@ def run(
         or pool
         or threads
         or concurrency
+        or loop
         or param
         or out
         or shard
@@ -141,6 +150,7 @@ def run(
         pools=split_list(pool, "--pool") if pool else ("none", "sync"),
         threads=split_ints(threads, "--threads") if threads else THREADS,
         concurrency=split_ints(concurrency, "--concurrency") if concurrency else CONCURRENCY,
+        loop=loop or "asyncio",
         params=param or (),
         mode="quick" if quick else "rigorous" if rigorous else "default",
         out=out,

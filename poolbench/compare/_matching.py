@@ -18,6 +18,12 @@ def context(base: Result, cand: Result, out: Comparison, *, allow_incomplete: bo
             out.env_differences.append((key, b, c))
     if base.config.get("mode") != cand.config.get("mode"):
         out.warnings.append(f"different modes: {base.config.get('mode')} vs {cand.config.get('mode')}")
+    base_loop, cand_loop = base.config.get("loop", "asyncio"), cand.config.get("loop", "asyncio")
+    if base_loop != cand_loop and any(c.concurrency for c in [*base.cells, *cand.cells]):
+        out.warnings.append(
+            f"different event loops ({base_loop} -> {cand_loop}): the async scenarios' cells compare "
+            "the loops as much as the code"
+        )
     if not base.complete:
         out.warnings.append("the base file is incomplete: only its finished cells are compared")
     if not cand.complete:

@@ -18,6 +18,7 @@ from typing import Any
 
 from ..errors import PoolClosed, PoolMisuse, PoolTimeout
 from ._base import Accept, Pool, PoolStats, Reset, T
+from ._checked import maybe_check
 
 _DEFAULT = -1.0
 _CREATE: Any = object()
@@ -69,6 +70,7 @@ class AsyncBoundedPool(Pool[T]):
         self._waits = self._timeouts = 0
         self._wait_seconds = 0.0
         self._tasks: set[asyncio.Task[Any]] = set()  # disposals under way (an async dispose)
+        maybe_check(self)
 
     async def get(self, timeout: float | None = _DEFAULT) -> T:  # type: ignore[override]
         """Take an object: an idle one, a new one while fewer than ``max_size`` exist, else the

@@ -132,6 +132,12 @@ def _check_all(pool: Pool[Any], checker: Checker, quarantine: int) -> None:
     paranoid = checker.level == "paranoid"
     inner_get, inner_put = pool.get, pool.put
     bound = bound_of(pool)
+    put_waits = inspect.iscoroutinefunction(inner_put)
+    if put_waits:
+        # asyncpg's and psycopg's async pools: a put is awaited, and a release from quarantine
+        # would happen inside a get that cannot await it. Connections are checked by their state
+        # (fingerprint) on the way out and in, not by a write after put.
+        quarantine = 0
     if bound is not None:
         # A bounded pool counts quarantined objects as out: holding back as many as it allows
         # would make the next get wait for ever. Keep one free.
@@ -184,13 +190,19 @@ def _check_all(pool: Pool[Any], checker: Checker, quarantine: int) -> None:
             inner_put(obj)
         checker.after_put(obj)
 
+    async def put_async(obj: Any) -> None:
+        site = call_site(2, fallback_site)
+        if checker.on_put(obj, site):
+            await inner_put(obj)  # type: ignore[misc]
+        checker.after_put(obj)
+
     def flush() -> None:
         while held:
             release("the end of the check")
 
     checker.flush = flush
     pool.get = get_async if inspect.iscoroutinefunction(inner_get) else get  # type: ignore[method-assign]
-    pool.put = put  # type: ignore[method-assign]
+    pool.put = put_async if put_waits else put  # type: ignore[method-assign,assignment]
 
 
 def _level(value: str) -> str | None:

@@ -8,7 +8,14 @@ the entry-point group ``poolbench.pools``; the entry point's name is the strateg
 * ``psycopg``: ``psycopg_pool.ConnectionPool`` (``pip install poolbench[postgres]``), for
   PostgreSQL connections made by psycopg 3.
 
-Both take ``max_size`` and ``timeout`` like :class:`~poolbench.pools.BoundedPool`, expose
+and two for asyncio code (an async scenario awaits their ``get`` and their ``put``):
+
+* ``asyncpg``: ``asyncpg.Pool`` (``pip install poolbench[asyncpg]``), for connections made by
+  asyncpg (``await asyncpg.connect(...)``); its release resets the connection, a round trip;
+* ``psycopg-async``: ``psycopg_pool.AsyncConnectionPool`` (``pip install poolbench[postgres]``),
+  for ``psycopg.AsyncConnection``.
+
+All take ``max_size`` and ``timeout`` like :class:`~poolbench.pools.BoundedPool`, expose
 ``max_size`` (so the doctor's quarantine stays below it) and are checked like poolbench's own
 pools: ``POOLBENCH_CHECK`` and ``checked(pool)`` find a leaked connection with the site that took
 it, and ``POOLBENCH_CHECK_HELD`` one held too long, with the stack that took it.
@@ -16,9 +23,11 @@ it, and ``POOLBENCH_CHECK_HELD`` one held too long, with the stack that took it.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import threading
 import time
+from collections.abc import Awaitable
 from typing import Any
 
 from ..errors import PoolTimeout
@@ -122,6 +131,7 @@ class PsycopgPool(Pool[Any]):
 
         self._open = open_pool
         self._pool = open_pool()
+        self._past: dict[str, int] = {}
         maybe_check(self)
 
     @staticmethod
@@ -145,16 +155,215 @@ class PsycopgPool(Pool[Any]):
         """Close the idle connections and go on with a fresh pool (``close()`` alone would leave
         this one unusable: psycopg_pool has no call that drops idle connections only)."""
         old, self._pool = self._pool, self._open()
+        _retire(self._past, old)
         old.close()
 
     def stats(self) -> PoolStats:
-        s = self._pool.get_stats()
-        return PoolStats(
-            self.strategy,
-            misses=count_value(self._misses),
-            drops=0,
-            retained=s.get("pool_available", 0),
-            waits=s.get("requests_queued", 0),
-            wait_seconds=s.get("requests_wait_ms", 0) / 1000,
-            timeouts=s.get("requests_errors", 0),
-        )
+        return _psycopg_stats(self.strategy, count_value(self._misses), self._pool, self._past)
+
+
+def _now(done: Awaitable[Any]) -> None:
+    """Run ``done`` to its end: on the worker's loop when none runs (a harness between passes),
+    else as a task of the running one (a caller in async code)."""
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        from ..timing import resolve
+
+        resolve(done)
+        return
+    task: asyncio.Task[Any] = running.create_task(done)  # type: ignore[arg-type]
+    _closing.add(task)
+    task.add_done_callback(_closing.discard)
+
+
+_closing: set[asyncio.Task[Any]] = set()
+
+
+_WAITS = ("requests_queued", "requests_wait_ms", "requests_errors")
+
+
+def _retire(past: dict[str, int], pool: Any) -> None:
+    """Keep the wait counters of a psycopg pool that ``clear`` replaces (they are the run's)."""
+    s = pool.get_stats()
+    for key in _WAITS:
+        past[key] = past.get(key, 0) + s.get(key, 0)
+
+
+def _psycopg_stats(strategy: str, misses: int, pool: Any, past: dict[str, int]) -> PoolStats:
+    """psycopg_pool's counters in poolbench's terms: a queued request is a wait, an errored one a
+    timeout; those of the pools ``clear`` replaced included."""
+    s = pool.get_stats() if pool is not None else {}
+    total = {key: s.get(key, 0) + past.get(key, 0) for key in _WAITS}
+    return PoolStats(
+        strategy,
+        misses=misses,
+        drops=0,
+        retained=s.get("pool_available", 0),
+        in_use=s.get("pool_size", 0) - s.get("pool_available", 0),
+        waits=total["requests_queued"],
+        wait_seconds=total["requests_wait_ms"] / 1000,
+        timeouts=total["requests_errors"],
+    )
+
+
+class AsyncpgPool(Pool[Any]):
+    """``asyncpg.Pool`` making its connections with ``new`` (``async def new(): return await
+    asyncpg.connect(dsn)``). ``await get()`` acquires, ``await put(conn)`` releases (asyncpg
+    resets the connection there: a round trip to the server, part of what this pool costs).
+
+    asyncpg counts no waits: an acquire that finds every connection out and the pool at
+    ``max_size`` is counted and timed here."""
+
+    strategy = "asyncpg"
+
+    def __init__(self, new: Any, *, max_size: int = 5, timeout: float | None = 30.0, **_options: Any) -> None:
+        import asyncpg  # noqa: F401 - fail here, where the plugin is chosen, if it is not installed
+
+        self.max_size = max_size  # how many connections may exist: the doctor's quarantine stays below it
+        self.timeout = timeout
+        self._new = new
+        self._misses = itertools.count()
+        self._pool: Any = None
+        self._opening = asyncio.Lock()
+        self._waits = self._timeouts = 0
+        self._wait_seconds = 0.0
+        maybe_check(self)
+
+    async def _opened(self) -> Any:
+        if self._pool is None:
+            async with self._opening:  # the tasks that arrive while it opens wait for this one pool
+                if self._pool is None:
+                    import asyncpg
+
+                    misses, new = self._misses, self._new
+
+                    async def connect(*_args: Any, **_kwargs: Any) -> Any:  # asyncpg's hook: new()
+                        next(misses)
+                        return await new()
+
+                    self._pool = await asyncpg.create_pool(
+                        connect=connect, min_size=1, max_size=self.max_size
+                    )
+        return self._pool
+
+    @staticmethod
+    def fingerprint(conn: Any) -> Any:
+        """Open or closed, in a transaction or not: what a reused connection must not carry over.
+        A connection put back is asyncpg's proxy, released: asyncpg itself refuses any use of it."""
+        if getattr(conn, "_con", True) is None:
+            return "released"
+        return (conn.is_closed(), conn.is_in_transaction())
+
+    async def get(self) -> Any:
+        pool = await self._opened()
+        if pool.get_idle_size() or pool.get_size() < self.max_size:
+            return await pool.acquire(timeout=self.timeout)
+        start = time.monotonic()
+        try:
+            return await pool.acquire(timeout=self.timeout)
+        except TimeoutError:
+            self._timeouts += 1
+            raise PoolTimeout(
+                f"no connection came back within {self.timeout:g} s (all {self.max_size} are out)",
+                hint="raise max_size, or return connections sooner",
+            ) from None
+        finally:
+            self._waits += 1
+            self._wait_seconds += time.monotonic() - start
+
+    async def put(self, obj: Any) -> None:  # type: ignore[override]
+        await self._pool.release(obj)
+
+    def clear(self) -> None:
+        """Close the idle connections: the next get opens a fresh pool."""
+        old, self._pool = self._pool, None
+        if old is not None:
+            _now(old.close())
+
+    async def aclose(self) -> None:
+        old, self._pool = self._pool, None
+        if old is not None:
+            await old.close()
+
+    def stats(self) -> PoolStats:
+        pool = self._pool
+        return PoolStats(self.strategy, misses=count_value(self._misses), drops=0,
+                         retained=pool.get_idle_size() if pool is not None else 0,
+                         in_use=pool.get_size() - pool.get_idle_size() if pool is not None else 0, waits=self._waits,
+                         wait_seconds=self._wait_seconds, timeouts=self._timeouts)  # fmt: skip
+
+
+class PsycopgAsyncPool(Pool[Any]):
+    """``psycopg_pool.AsyncConnectionPool`` making its connections with ``new`` (``async def
+    new(): return await psycopg.AsyncConnection.connect(dsn)``); ``await get()`` and ``await
+    put(conn)``, its own wait counters."""
+
+    strategy = "psycopg-async"
+    fingerprint = staticmethod(PsycopgPool.fingerprint)
+
+    def __init__(self, new: Any, *, max_size: int = 5, timeout: float | None = 30.0, **_options: Any) -> None:
+        import psycopg
+        from psycopg_pool import AsyncConnectionPool
+
+        self.max_size = max_size  # how many connections may exist: the doctor's quarantine stays below it
+        self._misses = itertools.count()
+        misses = self._misses
+
+        class _Made(psycopg.AsyncConnection):
+            @classmethod
+            async def connect(cls, *args: Any, **kwargs: Any) -> Any:  # the pool's way to make one
+                next(misses)
+                made = await new()
+                if not isinstance(made, psycopg.AsyncConnection):
+                    raise TypeError(
+                        f"the psycopg-async pool needs psycopg.AsyncConnection, not {type(made).__name__}"
+                    )
+                return made
+
+        def make() -> Any:
+            return AsyncConnectionPool("", connection_class=_Made, min_size=1, max_size=max_size,
+                                       timeout=timeout or 3600.0, open=False)  # fmt: skip
+
+        self._make = make
+        self._pool: Any = None
+        self._opening = asyncio.Lock()
+        self._past: dict[str, int] = {}
+        maybe_check(self)
+
+    async def _opened(self) -> Any:
+        if self._pool is None:
+            async with self._opening:  # the tasks that arrive while it opens wait for this one pool
+                if self._pool is None:
+                    pool = self._make()
+                    await pool.open(wait=True)
+                    self._pool = pool
+        return self._pool
+
+    async def get(self) -> Any:
+        from psycopg_pool import PoolTimeout as PsycopgTimeout
+
+        pool = await self._opened()
+        try:
+            return await pool.getconn()
+        except PsycopgTimeout as exc:
+            raise PoolTimeout(str(exc)) from None
+
+    async def put(self, obj: Any) -> None:  # type: ignore[override]
+        await self._pool.putconn(obj)
+
+    def clear(self) -> None:
+        """Close the idle connections: the next get opens a fresh pool."""
+        old, self._pool = self._pool, None
+        if old is not None:
+            _retire(self._past, old)
+            _now(old.close())
+
+    async def aclose(self) -> None:
+        old, self._pool = self._pool, None
+        if old is not None:
+            _retire(self._past, old)
+            await old.close()
+
+    def stats(self) -> PoolStats:
+        return _psycopg_stats(self.strategy, count_value(self._misses), self._pool, self._past)

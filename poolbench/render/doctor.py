@@ -21,7 +21,9 @@ def to_json(results: Sequence[Diagnosis]) -> str:
         for d in results
         if d.error
     ]
-    return json.dumps({"findings": data, "checked": len(results)}, indent=1)
+    skipped = [{"scenario": d.scenario, "pool": d.pool, "why": d.skipped} for d in results if d.skipped]
+    checked = sum(1 for d in results if not d.skipped)
+    return json.dumps({"findings": data, "checked": checked, "skipped": skipped}, indent=1)
 
 
 def doctor_report(results: Sequence[Diagnosis]) -> Group:
@@ -47,11 +49,17 @@ def doctor_report(results: Sequence[Diagnosis]) -> Group:
                 "fix the scenario",
             )  # fmt: skip
         parts.append(table)
-    summary = Text(f"{len(results)} scenario/pool run(s) checked: ")
+    skipped = [d for d in results if d.skipped]
+    for reason in dict.fromkeys(f"{d.scenario}: {d.skipped}" for d in skipped):
+        pools = ", ".join(d.pool for d in skipped if f"{d.scenario}: {d.skipped}" == reason)
+        parts.append(Text(f"skipped {reason} (pool {pools})", style="yellow"))
+    summary = Text(f"{len(results) - len(skipped)} scenario/pool run(s) checked: ")
     if findings:
         summary.append(f"{len(findings)} finding(s)", style="bold red")
     elif errors:
         summary.append(f"{len(errors)} run(s) failed", style="bold red")
+    elif len(skipped) == len(results):
+        summary.append("nothing could run here (skipped above)", style="yellow")
     else:
         summary.append("no misuse found", style="green")
     parts.append(summary)
