@@ -15,6 +15,7 @@ def test_builtins_are_found_from_any_directory():
     found = discover()
     assert set(found.builtins()) == {
         "async-buffer",
+        "async-db",
         "bytes-buffer",
         "db-connections",
         "json-struct",
