@@ -176,3 +176,18 @@ def test_the_doctor_checks_async_db_under_the_async_pools_and_finds_nothing():
         ("bounded", [], None, None),
         ("asyncpg", [], None, None),
     ]
+
+
+def test_a_scenario_skipped_in_every_cell_is_one_line_not_a_table(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from poolbench.cli import app
+
+    monkeypatch.delenv("POOLBENCH_PG_DSN", raising=False)
+    done = CliRunner().invoke(app, ["run", "async-db", "bytes-buffer", "-t", "1", "-c", "1,16", "--quick",
+                                    "-P", "none,sync", "-o", str(tmp_path / "r.json")])  # fmt: skip
+    assert done.exit_code == 0, done.output
+    lines = [line for line in done.output.splitlines() if "needs a server" in line]
+    assert any(": 4 cells skipped: async-db needs a server" in line for line in lines), done.output
+    assert not any("│" in line for line in lines), done.output  # no table row of it
+    assert "bytes-buffer" in done.output and "pooling wins" in done.output

@@ -37,13 +37,21 @@ def result_tables(result: Result, reports: Sequence[CellReport], width: int = WI
     :data:`WIDE` terminal columns, the tables leave out the columns a verdict does not rest on
     (rich would otherwise squeeze thread and pool to nothing), and say so."""
     tables: list[Table | Text] = []
-    for (scenario, params), rows in groupby(
+    for (scenario, params), grouped in groupby(
         reports, key=lambda r: (r.cell.scenario, format_params(r.cell.params))
     ):
+        rows = list(grouped)
+        reasons = {r.cell.error for r in rows if r.cell.status == "skipped"}
+        if len(reasons) == 1 and all(r.cell.status == "skipped" for r in rows):
+            # A scenario this machine cannot run (no server, say): one line, not a table of it.
+            tables.append(
+                Text(f"{scenario}  {params}: {len(rows)} cells skipped: {reasons.pop()}", style="yellow")
+            )
+            continue
         tables.append(
             scenario_table(
                 f"{escape(scenario)}  [dim]{escape(params)}[/]",
-                list(rows),
+                rows,
                 pythons=len(result.pythons) > 1,
                 width=width,
             )
