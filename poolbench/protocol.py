@@ -49,6 +49,11 @@ class MeasureJob:
         """Threads, or the tasks of an async cell: how many share each pool."""
         return self.concurrency or self.threads
 
+    @property
+    def loop(self) -> str:
+        """The event loop its async cells run on."""
+        return self.settings.loop
+
     def to_json(self) -> dict[str, Any]:
         return {
             "protocol": PROTOCOL_VERSION,

@@ -9,6 +9,7 @@ from typing import Any
 
 from .pools import Pool, bound_of, create_pool
 from .scenario import Scenario, SkipScenario
+from .timing import call, resolve
 
 Get = Callable[[], Any]
 Put = Callable[[Any], None] | None
@@ -73,34 +74,27 @@ def fill(strategy: Strategy, objects: int) -> None:
     bound = bound_of(strategy.pool)
     if bound is not None:
         objects = min(objects, bound)  # a bounded pool would wait for the rest
-    if inspect.iscoroutinefunction(get):
-        from .timing import resolve
-
-        async def taken_async() -> list[Any]:
-            return [await get() for _ in range(objects)]
-
-        taken = resolve(taken_async())
-    else:
-        taken = [get() for _ in range(objects)]
-    if inspect.iscoroutinefunction(put):
-        from .timing import resolve
-
-        async def given_async() -> None:
-            for obj in taken:
-                await put(obj)
-
-        resolve(given_async())
+    get_waits, put_waits = inspect.iscoroutinefunction(get), inspect.iscoroutinefunction(put)
+    if not (get_waits or put_waits):
+        for obj in [get() for _ in range(objects)]:
+            put(obj)
         return
-    for obj in taken:
-        put(obj)
+
+    async def cycle() -> None:
+        taken = [(await get()) if get_waits else get() for _ in range(objects)]
+        for obj in taken:
+            if put_waits:
+                await put(obj)  # type: ignore[misc]
+            else:
+                put(obj)
+
+    resolve(cycle())
 
 
 def close(strategies: Sequence[Strategy]) -> None:
     """Close the pools that hold resources open on the worker's loop (``aclose``: poolbench's
     AsyncBoundedPool, asyncpg's and psycopg's pools), so that their tasks and connections end with
     the measurement instead of being found pending, or left to the server."""
-    from .timing import call
-
     for s in strategies:
         aclose = getattr(s.pool, "aclose", None)
         if aclose is not None:

@@ -169,7 +169,7 @@ def run_job(data: dict[str, Any]) -> int:
         job = job_from_json(data)
         limit_memory(job.memory_limit)
         if not isinstance(job, DoctorJob):
-            use_loop(job.loop if isinstance(job, CountJob) else job.settings.loop)
+            use_loop(job.loop)
         if isinstance(job, DoctorJob):
             answer = doctor(job)
         elif isinstance(job, CountJob):

@@ -111,14 +111,16 @@ class AsyncDb(Scenario):
                 await use(conn)
                 await conn.close()
             return
-        put_waits = inspect.iscoroutinefunction(put)  # asyncpg's and psycopg's release is a round trip
-        for _ in repeat(None, n):
+        if inspect.iscoroutinefunction(put):  # asyncpg's and psycopg's release is a round trip
+            for _ in repeat(None, n):
+                conn = await get()
+                await use(conn)
+                await put(conn)
+            return
+        for _ in repeat(None, n):  # AsyncBoundedPool: a plain put
             conn = await get()
             await use(conn)
-            if put_waits:
-                await put(conn)
-            else:
-                put(conn)
+            put(conn)
 
     def pool_options(self, strategy: str, threads: int) -> dict[str, Any]:
         size = self.params["pool_size"]

@@ -50,9 +50,11 @@ def doctor_report(results: Sequence[Diagnosis]) -> Group:
             )  # fmt: skip
         parts.append(table)
     skipped = [d for d in results if d.skipped]
-    for reason in dict.fromkeys(f"{d.scenario}: {d.skipped}" for d in skipped):
-        pools = ", ".join(d.pool for d in skipped if f"{d.scenario}: {d.skipped}" == reason)
-        parts.append(Text(f"skipped {reason} (pool {pools})", style="yellow"))
+    pools_of: dict[str, list[str]] = {}
+    for d in skipped:
+        pools_of.setdefault(f"{d.scenario}: {d.skipped}", []).append(d.pool)
+    for reason, pools in pools_of.items():
+        parts.append(Text(f"skipped {reason} (pool {', '.join(pools)})", style="yellow"))
     summary = Text(f"{len(results) - len(skipped)} scenario/pool run(s) checked: ")
     if findings:
         summary.append(f"{len(findings)} finding(s)", style="bold red")
