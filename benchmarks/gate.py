@@ -26,12 +26,14 @@ from __future__ import annotations
 
 import argparse
 import copy
+import importlib.util
 import itertools
 import os
 import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from poolbench import storage
 from poolbench.compare import Comparison, compare_results
@@ -47,14 +49,23 @@ MATRICES = {
 }
 
 
-def run(out: Path, inject: str, args: list[str]) -> Path:
+def run(out: Path, inject: str, args: list[str], spins: int = 0) -> Path:
     """One result file (kept: rerunning the script reuses what exists)."""
     if not out.exists():
-        env = {**os.environ, "POOLBENCH_GATE_INJECT": inject}
+        env = {**os.environ, "POOLBENCH_GATE_INJECT": inject, "POOLBENCH_GATE_SPINS": str(spins)}
         cmd = [sys.executable, "-m", "poolbench", "run", *args, "--quick",
                "--scenarios-dir", str(HERE / "gate_scenarios"), "-o", str(out)]  # fmt: skip
         subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL)
     return out
+
+
+def gate_module() -> Any:
+    """benchmarks/gate_scenarios/gate.py, loaded by its path."""
+    spec = importlib.util.spec_from_file_location("gate_scenarios", HERE / "gate_scenarios" / "gate.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def only(result: Result, keep: set[str]) -> Result:
@@ -87,7 +98,14 @@ def main() -> None:
     out_dir = args.out_dir if args.matrix == "default" else args.out_dir / args.matrix
     out_dir.mkdir(parents=True, exist_ok=True)
     plain_files = [run(out_dir / f"plain-{i:02}.json", "", [*scenarios, gate]) for i in range(args.pairs + 1)]
-    work_files = [run(out_dir / f"work-{i:02}.json", "work", [gate, *alone]) for i in range(args.pairs)]
+    # One spin count for the whole study: a real regression adds the same work to every process.
+    spins_file = out_dir / "spins.txt"  # kept with the runs it made
+    if not spins_file.exists():
+        spins_file.write_text(f"{gate_module().spins_for_30_percent(gate)}\n")
+    spins = int(spins_file.read_text())
+    work_files = [
+        run(out_dir / f"work-{i:02}.json", "work", [gate, *alone], spins) for i in range(args.pairs)
+    ]
     alloc_files = [run(out_dir / f"alloc-{i:02}.json", "alloc", [gate, *alone]) for i in range(args.pairs)]
     plain = [storage.load(p) for p in plain_files]
     work = [storage.load(p) for p in work_files]
@@ -158,6 +176,17 @@ def main() -> None:
     print(
         f"+30% work caught by time alone: normalized {detect_norm} / {len(work)}, raw {detect_raw} / {len(work)}"
     )
+    achieved = sorted(
+        m.ratio
+        for (a, b), w in zip(itertools.pairwise(plain), work, strict=False)
+        for c in compare_results(a, injected(b, w), metrics=("time",)).cells
+        if c.base.scenario == gate and c.base.members == 1
+        for m in c.changes
+        if m.ratio
+    )
+    if achieved:
+        print(f"the injected work as measured (time ratio of the injected cells, {spins} spins an op): "
+              f"median {achieved[len(achieved) // 2]:.2f}x, {achieved[0]:.2f}-{achieved[-1]:.2f}x")  # fmt: skip
     detectable = []
     for a, b in aa:
         for cell in compare_results(a, b).cells:

@@ -36,7 +36,7 @@ from .result import GcStats, MemoryStats, Run
 from .scenario import Scenario
 from .settings import Settings
 from .strategies import Strategy
-from .timing import Clock, Members, calibrate, reference_work, team_for
+from .timing import MIN_TASK_LOOPS, Clock, Members, calibrate, reference_work, team_for
 
 
 def measure_group(
@@ -86,9 +86,13 @@ def _measure(
         bound[s.name] = [(s.get, s.put)] * threads
         team.run(functools.partial(_bind, s, bound[s.name]))
 
-    def timed(s: Strategy, n: int) -> int:
+    # Tasks sharing a loop start each value from objects in circulation (Tasks.run says why).
+    steady = team.concurrent and threads > 1
+
+    def timed(s: Strategy, n: int, *, warm: bool = steady) -> int:
         pairs = bound[s.name]
-        return team.run(lambda index: run(n, *pairs[index]))
+        first = (lambda index: run(batch, *pairs[index])) if warm else None
+        return team.run(lambda index: run(n, *pairs[index]), first)
 
     def timed_reference(n: int) -> int:
         return team.run(lambda _index: reference_work(n))
@@ -97,7 +101,8 @@ def _measure(
     calibrated = []
     for s in strategies:
         if not loops.get(s.name):
-            loops[s.name] = calibrate(functools.partial(timed, s), batch, min_ns)
+            least = MIN_TASK_LOOPS * batch if steady else 0
+            loops[s.name] = calibrate(functools.partial(timed, s), batch, min_ns, least=least)
             calibrated.append(s.name)
         else:
             timed(s, batch)  # one batch first, as calibration would have: fills a pool, warms caches
@@ -119,7 +124,7 @@ def _measure(
                 if other is not s and other.pool is not None:
                     other.pool.clear()
             n = loops[s.name] * settings.gc_values
-            passes[s.name] = _gc(s, functools.partial(timed, s), n, loops[s.name], threads, clock)
+            passes[s.name] = _gc(s, functools.partial(timed, s, warm=False), n, loops[s.name], threads, clock)
 
     return {
         s.name: StrategyFigures(

@@ -27,7 +27,7 @@ class Members(Protocol):
     concurrent: bool
     """Tasks on one loop (their work interleaves at awaits), not threads."""
 
-    def run(self, task: Callable[[int], Any]) -> int: ...
+    def run(self, task: Callable[[int], Any], warm: Callable[[int], Any] | None = None) -> int: ...
 
     def run_between(
         self, work: Callable[[], Any], begin: Callable[[], None], end: Callable[[], None]
@@ -48,6 +48,7 @@ class Team:
         self.size = threads
         self._clock = clock
         self._task: Callable[[int], object] | None = None
+        self._warm: Callable[[int], object] | None = None
         self._errors: list[BaseException] = []
         self._threads: list[threading.Thread] = []
         self._spans = [(0, 0)] * threads
@@ -68,6 +69,9 @@ class Team:
             if task is None:
                 return
             try:
+                warm = self._warm
+                if warm is not None:
+                    _synchronous(warm(index))
                 start = clock()
                 out = task(index)
                 spans[index] = (start, clock())
@@ -77,21 +81,24 @@ class Team:
                 self._errors.append(exc)
             self._end.wait()
 
-    def run(self, task: Callable[[int], object]) -> int:
+    def run(self, task: Callable[[int], object], warm: Callable[[int], object] | None = None) -> int:
         """Run ``task(thread_index)`` on every thread at once; the wall time in clock units.
 
         With threads, from the first thread's start to the last one's end, as the threads read
         the clock themselves: the barriers' own hand-offs (0.12 ms at 2 threads, 0.27 ms at 4
-        under the GIL, measured here) would otherwise be timed with every value."""
+        under the GIL, measured here) would otherwise be timed with every value. ``warm(index)``,
+        if given, runs on each thread before it reads the clock (see :meth:`Tasks.run`)."""
         clock = self._clock
         if self.size == 1:
+            if warm is not None:
+                _synchronous(warm(0))
             start = clock()
             out = task(0)
             elapsed = clock() - start
             if out is not None:
                 _synchronous(out)
             return elapsed
-        self._task = task
+        self._task, self._warm = task, warm
         self._start.wait()
         self._end.wait()
         if self._errors:
@@ -169,12 +176,28 @@ class Tasks:
         self._clock = clock
         self._loop = loop()
 
-    def run(self, task: Callable[[int], Any]) -> int:
-        """Run ``task(index)`` in every task at once (awaiting what it returns); the wall time."""
+    def run(self, task: Callable[[int], Any], warm: Callable[[int], Any] | None = None) -> int:
+        """Run ``task(index)`` in every task at once (awaiting what it returns); the wall time.
+
+        ``warm(index)``, if given, runs in each task before it reads the clock, with no barrier
+        after it: a value then starts from objects in circulation, as a service's steady state
+        does. Without it every value began from an empty heap: the tasks of one value drop their
+        objects in one trip of the loop, glibc gives the freed top of the heap back to the
+        system, and the next value faults it in again (128 tasks x 64 KiB: 2,033 page faults a
+        value, ~10 ms, measured here). That cost per value, spread over however many operations
+        calibration chose, made an unpooled 64 KiB handler at 128 tasks read 27.9 µs at 4
+        operations a task and 6.9 µs at 64, and identical runs disagree by 2x. A barrier after
+        the warm step would drop every object again; without one, the span holds the warm
+        step's end in the other tasks (up to half an operation each, 1/(2n) of a value of n
+        operations a task: :data:`MIN_TASK_LOOPS` keeps it small)."""
         clock = self._clock
         spans = [(0, 0)] * self.size
 
         async def one(index: int) -> None:
+            if warm is not None:
+                ready = warm(index)
+                if inspect.isawaitable(ready):
+                    await ready
             start = clock()
             done = task(index)
             if inspect.isawaitable(done):
@@ -335,7 +358,11 @@ def round_up(n: int, multiple: int) -> int:
     return max(multiple, -(-n // multiple) * multiple)
 
 
-def calibrate(time_ops: Callable[[int], int], batch: int, min_time_ns: int) -> int:
+MIN_TASK_LOOPS = 16
+"""Batches a task runs at least in a value when tasks share a loop (see :meth:`Tasks.run`)."""
+
+
+def calibrate(time_ops: Callable[[int], int], batch: int, min_time_ns: int, *, least: int = 0) -> int:
     """Operations per thread (a multiple of ``batch``) for one value to last ``min_time_ns``.
 
     Doubles from one batch until a run lasts long enough (pyperf calibrates the same way), after
@@ -343,10 +370,13 @@ def calibrate(time_ops: Callable[[int], int], batch: int, min_time_ns: int) -> i
     The count found is checked by timing twice as many: a run that takes much less than twice as
     long was made of a fixed cost (threads waking up), not of operations, and doubling goes on.
     Without the check, worker-tasks calibrated to 1 or 2 operations a value in some processes
-    (110 µs per operation where 256 read 4 µs), and an identical run read 29x slower.
+    (110 µs per operation where 256 read 4 µs), and an identical run read 29x slower. Doubling
+    starts at ``least`` operations, if more than one batch.
     """
     time_ops(batch)
     n = batch
+    while n < least:
+        n *= 2
     while True:
         elapsed = time_ops(n)
         if n >= 1 << 32:

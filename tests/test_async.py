@@ -16,7 +16,7 @@ from poolbench.counting import count_group, memray_available
 from poolbench.errors import PoolClosed, PoolMisuse, PoolTimeout
 from poolbench.measure import measure_group
 from poolbench.pools import AsyncBoundedPool
-from poolbench.settings import SMOKE
+from poolbench.settings import SMOKE, Settings
 from poolbench.strategies import build_strategies
 from poolbench.timing import NotAwaited, Tasks
 
@@ -124,6 +124,58 @@ def test_tasks_time_from_the_first_start_to_the_last_end():
 
     assert team.run(task) == 50  # starts at 0, 10, 20; ends at 30, 40, 50
     assert order == [0, 1, 2, 0, 1, 2]
+
+
+def test_each_task_warms_up_before_it_reads_the_clock_so_a_value_starts_from_objects_in_circulation():
+    now = [0]
+    team = Tasks(3, lambda: now[0])
+    order = []
+
+    async def warm(index):
+        order.append(("warm", index))
+        now[0] += 1000  # a first step that faults the heap in: never timed
+        await asyncio.sleep(0)
+
+    async def task(index):
+        order.append(("task", index))
+        now[0] += 10
+        await asyncio.sleep(0)
+
+    assert team.run(task, warm) == 30  # the three tasks' own steps, not the 3,000 ns of warm steps
+    assert [o for o in order if o[0] == "warm"] == [("warm", 0), ("warm", 1), ("warm", 2)]
+    assert all(order.index(("warm", i)) < order.index(("task", i)) for i in range(3))
+
+
+def test_a_value_of_tasks_sharing_a_loop_holds_at_least_min_task_loops_operations_a_task():
+    from poolbench.timing import MIN_TASK_LOOPS
+
+    now = [0]
+
+    class Costed(Scenario):  # 100 ns an operation on a fake clock: one batch lasts long enough
+        name = "async-costed"
+
+        def new(self):
+            return []
+
+        async def run(self, n, get, put):
+            now[0] += 100 * n
+
+    settings = Settings(min_processes=1, max_processes=1, max_seconds=0, values=2, warmups=0,
+                        min_time=1e-9, latency_steps=1, gc_values=1, count_ops=10)  # fmt: skip
+
+    def spend(n):  # the reference workload, 50 ns a loop
+        now[0] += 50 * n
+
+    def loops(tasks):
+        scenario = Costed()
+        found = measure_group(scenario, build_strategies(scenario, ["none", "sync"], tasks), tasks, settings,
+                              clock=lambda: now[0], detail=False, reference=spend)  # fmt: skip
+        return {f.run.loops for f in found.values()}
+
+    # 16 tasks each run MIN_TASK_LOOPS batches a value (the warm step's end falls into the value:
+    # at most 1/(2n) of it); one task has nothing to warm, and calibration stops at one batch.
+    assert loops(16) == {MIN_TASK_LOOPS}
+    assert loops(1) == {1}
 
 
 # AsyncBoundedPool

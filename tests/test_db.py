@@ -190,4 +190,8 @@ def test_a_scenario_skipped_in_every_cell_is_one_line_not_a_table(tmp_path, monk
     lines = [line for line in done.output.splitlines() if "needs a server" in line]
     assert any(": 4 cells skipped: async-db needs a server" in line for line in lines), done.output
     assert not any("│" in line for line in lines), done.output  # no table row of it
-    assert "bytes-buffer" in done.output and "pooling wins" in done.output
+    # The other scenario's cells are measured and shown (its verdict is not the point: 64 KiB at
+    # one thread splits into heap-layout modes, "unstable" in some runs).
+    assert "bytes-buffer" in done.output and any(
+        "│ sync" in line and "x [" in line for line in done.output.splitlines()
+    )

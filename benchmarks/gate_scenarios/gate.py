@@ -1,8 +1,14 @@
 """Scenarios for benchmarks/gate.py: regressions injected on demand.
 
-POOLBENCH_GATE_INJECT=work  adds 30% of work to every operation (a spin calibrated in setup);
+POOLBENCH_GATE_INJECT=work  adds 30% of work to every operation: a spin of POOLBENCH_GATE_SPINS
+                            iterations (benchmarks/gate.py sets it once for a whole study, with
+                            :func:`spins_for_30_percent`), else one calibrated in setup;
 POOLBENCH_GATE_INJECT=alloc adds one allocation to every operation. Unset: the plain scenario.
 The cells keep the same names and parameters either way, so compare matches them.
+
+A spin calibrated in each worker's setup is a different regression in every process (its count
+follows the machine's speed at that moment: injected runs read 20.7-27.1 where their bases read
+16.8-17.8), which no real regression is: a code change adds the same work to every process.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from typing import Any
 from poolbench import Scenario
 
 INJECT = os.environ.get("POOLBENCH_GATE_INJECT", "")
+SPINS = int(os.environ.get("POOLBENCH_GATE_SPINS", "0"))
 
 
 def _spin(n: int) -> None:
@@ -41,11 +48,15 @@ class _Injected(Scenario):
         self.extra = 0
         self.keep: object = None
         if INJECT == "work":
-            obj = self.new()
-            start = time.perf_counter()
-            for _ in range(20_000):
-                self.work(obj)
-            self.extra = _spins_for((time.perf_counter() - start) / 20_000, cap=256)
+            self.extra = SPINS or self.spins()
+
+    def spins(self) -> int:
+        """The spin count that adds 30% to one operation, timed here and now."""
+        obj = self.new()
+        start = time.perf_counter()
+        for _ in range(20_000):
+            self.work(obj)
+        return _spins_for((time.perf_counter() - start) / 20_000, cap=256)
 
     def use(self, obj: Any) -> None:
         self.work(obj)
@@ -121,13 +132,32 @@ class GateAsync(GateBuffer):
         self.extra = 0
         self.keep: object = None
         if INJECT == "work":
-            obj = self.new()
-            start = time.perf_counter()
-            for _ in range(20_000):
-                await asyncio.sleep(0)
-                self.work(obj)
-            self.extra = _spins_for((time.perf_counter() - start) / 20_000, cap=1024)
+            self.extra = SPINS or await self.spins_async()
+
+    async def spins_async(self) -> int:
+        obj = self.new()
+        start = time.perf_counter()
+        for _ in range(20_000):
+            await asyncio.sleep(0)
+            self.work(obj)
+        return _spins_for((time.perf_counter() - start) / 20_000, cap=1024)
 
     async def use(self, obj: Any) -> None:  # type: ignore[override]
         await asyncio.sleep(0)
         GateBuffer.use(self, obj)
+
+
+def spins_for_30_percent(name: str, *, times: int = 7) -> int:
+    """The median over ``times`` calibrations of the spin that adds 30% to an operation of the
+    gate scenario ``name``: one count for every process of a study."""
+    scenario = {c.name: c for c in (GateRecord, GateAsync)}[name]()
+    found = []
+    for _ in range(times):
+        if isinstance(scenario, GateAsync):
+            loop = asyncio.new_event_loop()
+            scenario.payload = bytes(scenario.params["size"])
+            found.append(loop.run_until_complete(scenario.spins_async()))
+            loop.close()
+        else:
+            found.append(scenario.spins())
+    return sorted(found)[len(found) // 2]
