@@ -188,8 +188,8 @@ class Tasks:
         calibration chose, made an unpooled 64 KiB handler at 128 tasks read 27.9 µs at 4
         operations a task and 6.9 µs at 64, and identical runs disagree by 2x. A barrier after
         the warm step would drop every object again; without one, the span holds the warm
-        step's end in the other tasks (up to half an operation each, 1/(2n) of a value of n
-        operations a task: :data:`MIN_TASK_LOOPS` keeps it small)."""
+        steps of the tasks after the first (the caller counts them as operations done in it:
+        ``measure.timed``; :data:`MIN_TASK_LOOPS` keeps them a small share of a value)."""
         clock = self._clock
         spans = [(0, 0)] * self.size
 

@@ -178,6 +178,33 @@ def test_a_value_of_tasks_sharing_a_loop_holds_at_least_min_task_loops_operation
     assert loops(1) == {1}
 
 
+def test_a_value_counts_the_warm_steps_that_end_inside_it_so_time_per_op_is_the_op_s_own():
+    now = [0]
+
+    class Costed(Scenario):  # 100 ns an operation on a fake clock, every task's warm step included
+        name = "async-costed"
+
+        def new(self):
+            return []
+
+        async def run(self, n, get, put):
+            now[0] += 100 * n
+
+    settings = Settings(min_processes=1, max_processes=1, max_seconds=0, values=3, warmups=0,
+                        min_time=1e-9, latency_steps=1, gc_values=1, count_ops=10)  # fmt: skip
+
+    def spend(n):
+        now[0] += 50 * n
+
+    for tasks in (1, 16):
+        scenario = Costed()
+        found = measure_group(scenario, build_strategies(scenario, ["none", "sync"], tasks), tasks, settings,
+                              clock=lambda: now[0], detail=False, reference=spend)  # fmt: skip
+        # The tasks after the first run their warm step after the first one read the clock: a
+        # value's span holds 15 batches more than it times; counted as operations, 100 ns each.
+        assert {v for f in found.values() for v in f.run.values} == {100.0}, tasks
+
+
 # AsyncBoundedPool
 
 
