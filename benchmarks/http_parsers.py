@@ -81,7 +81,9 @@ def main() -> int:
     print(f"{'parser':<10} {'ns/head (median)':>17} {'min-max':>15} {'allocs/head':>12}")
     for name in parsers:
         t = times[name]
-        print(f"{name:<10} {statistics.median(t):>17,.0f} {min(t):>7,.0f}-{max(t):<7,.0f} {allocs[name]:>12.1f}")
+        print(
+            f"{name:<10} {statistics.median(t):>17,.0f} {min(t):>7,.0f}-{max(t):<7,.0f} {allocs[name]:>12.1f}"
+        )
     fast = min(parsers, key=lambda name: statistics.median(times[name]))
     slow = max(parsers, key=lambda name: statistics.median(times[name]))
     ratio = statistics.median(times[slow]) / statistics.median(times[fast])

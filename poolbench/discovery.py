@@ -53,7 +53,10 @@ class Discovery:
         return [self.scenarios[n] for n in dict.fromkeys(names)]
 
     def builtins(self) -> list[str]:
-        return [name for name, (ref, _) in self.scenarios.items() if ref.kind == "builtin"]
+        """The built-in scenarios a run or the doctor takes when none is named."""
+        return [
+            name for name, (ref, cls) in self.scenarios.items() if ref.kind == "builtin" and cls.by_default
+        ]
 
 
 def _classes_in(module: ModuleType) -> list[type[Scenario]]:

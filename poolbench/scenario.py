@@ -51,6 +51,9 @@ class Scenario:
     """Class attribute: the defaults. On an instance: the resolved values, ``batch`` included."""
     choices: ClassVar[dict[str, tuple[Any, ...]]] = {}
     """Allowed values of parameters that take only a few (``{"kind": ("dict", "dataclass")}``)."""
+    by_default: ClassVar[bool] = True
+    """Whether this built-in scenario runs when no scenario is named; the network ones run only
+    when named (``poolbench run http-buffers``), so the default matrix keeps its time."""
 
     def __init__(self, params: dict[str, Any] | None = None) -> None:
         self.params = {**self.default_params(), **(params or {})}

@@ -30,6 +30,8 @@ def scenario_table(found: Discovery) -> Table:
             for k, v in cls.default_params().items()
         )
         source = ref.kind if ref.kind != "folder" else f"folder {Path(ref.location).parent}"
+        if ref.kind == "builtin" and not cls.by_default:
+            source += " (runs when named)"
         kind = "async" if cls.is_async() else "threads"
         table.add_row(Text(name), Text(kind), Text(source), Text(cls.summary()), Text(params))
     return table

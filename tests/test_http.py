@@ -1,0 +1,179 @@
+"""http-buffers: a loopback HTTP/1.1 server inside the worker, bodies read into fresh or pooled
+buffers; bad peers fail their cells in one line, and a cell leaves no socket or thread behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+
+import pytest
+from poolbench.scenarios.http_buffers import HttpBuffers, request_for
+from typer.testing import CliRunner
+
+from poolbench.cli import app
+from poolbench.discovery import discover
+from poolbench.strategies import build_strategies
+
+from .test_async import needs_memray
+
+
+def open_fds() -> set[str]:
+    return set(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.parametrize("tls", ["off", "on"])
+def test_a_request_body_lands_whole_in_the_buffer_and_nothing_is_left_open(tls):
+    size = 100_003  # not a multiple of any read: the last read is a short one
+    body = request_for(size)[-size:]
+    fds, threads = open_fds(), set(threading.enumerate())
+    scenario = HttpBuffers({"size": size, "tls": tls})
+    scenario.setup()
+    try:
+        served = []
+
+        def serve() -> None:  # two threads, two connections, each with its client thread
+            for _ in range(5):
+                buf = bytearray(size + 10)
+                scenario.use(buf)
+                served.append(buf[:size] == body)
+
+        workers = [threading.Thread(target=serve) for _ in range(2)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        assert served == [True] * 10
+        assert len(scenario.connections) == 2
+    finally:
+        scenario.teardown()
+    assert open_fds() == fds
+    assert set(threading.enumerate()) == threads
+
+
+def test_http_buffers_runs_when_named_only():
+    found = discover()
+    assert "http-buffers" in found.scenarios and "http-buffers" not in found.builtins()
+    listed = CliRunner().invoke(app, ["list"])
+    assert "runs when named" in listed.output
+
+
+@needs_memray
+def test_a_fresh_buffer_per_request_costs_its_allocation_and_a_pooled_one_none(tmp_path):
+    out = tmp_path / "h.json"
+    result = CliRunner().invoke(
+        app,
+        [
+            "run",
+            "http-buffers",
+            "-p",
+            "size=64KiB",
+            "-t",
+            "1,2",
+            "-P",
+            "none,sync",
+            "--quick",
+            "-o",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    cells = {(c["pool"], c["threads"]): c for c in json.loads(out.read_text())["cells"]}
+    assert all(c["status"] == "ok" for c in cells.values())
+    for threads in (1, 2):
+        none, pooled = cells[("none", threads)]["allocs"], cells[("sync", threads)]["allocs"]
+        # The bytearray and its 64 KiB: what pooling saves; the rest (the head's parse, the
+        # reads) is the same on both sides.
+        assert none["allocations"] / none["ops"] - pooled["allocations"] / pooled["ops"] == pytest.approx(
+            2, abs=0.3
+        )
+        assert none["bytes"] / none["ops"] - pooled["bytes"] / pooled["ops"] >= 64 * 1024
+
+
+BAD_PEERS = """
+import time
+
+from poolbench.scenarios.http_buffers import HttpBuffers
+
+
+class Truncated(HttpBuffers):
+    name = "http-truncated"
+
+    def client(self, sock):
+        sock.sendall(self.request[: len(self.request) - 500])  # a body cut short, then gone
+        sock.close()
+
+
+class Stalled(HttpBuffers):
+    name = "http-stalled"
+
+    def client(self, sock):
+        sock.sendall(self.request[:40])  # part of a head, then silence until the server closes
+        sock.settimeout(None)  # the server's read times out, not this one
+        try:
+            sock.recv(1)
+        finally:
+            sock.close()
+"""
+
+
+def test_a_peer_closing_mid_body_or_stalling_fails_its_cells_in_one_line_and_the_others_are_saved(tmp_path):
+    folder = tmp_path / "peers"
+    folder.mkdir()
+    (folder / "peers.py").write_text(BAD_PEERS)
+    out = tmp_path / "p.json"
+    args = ["run", "http-truncated", "http-stalled", "http-buffers", "--scenarios-dir", str(folder)]
+    args += ["-p", "size=1KiB", "-p", "timeout=0.5", "-t", "1", "-P", "none,sync", "--quick", "-o", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    cells = {(c["scenario"], c["pool"]): c for c in json.loads(out.read_text())["cells"]}
+    for pool in ("none", "sync"):
+        assert cells[("http-truncated", pool)]["status"] == "failed"
+        assert "mid-body: 524 of 1024 bytes" in cells[("http-truncated", pool)]["error"]
+        assert cells[("http-stalled", pool)]["status"] == "failed"
+        assert "timeout=0.5 s" in cells[("http-stalled", pool)]["error"]
+        assert cells[("http-buffers", pool)]["status"] == "ok"
+
+
+def test_a_port_that_cannot_be_bound_fails_its_cells_with_the_reason(tmp_path):
+    taken = socket.create_server(("127.0.0.1", 0))
+    port = taken.getsockname()[1]
+    out = tmp_path / "b.json"
+    try:
+        result = CliRunner().invoke(
+            app,
+            [
+                "run",
+                "http-buffers",
+                "-p",
+                f"port={port}",
+                "-t",
+                "1",
+                "-P",
+                "none,sync",
+                "--quick",
+                "-o",
+                str(out),
+            ],
+        )
+    finally:
+        taken.close()
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    cells = json.loads(out.read_text())["cells"]
+    assert {c["status"] for c in cells} == {"failed"}
+    assert all(f"cannot listen on 127.0.0.1:{port}" in c["error"] for c in cells)
+
+
+def test_both_paths_take_their_buffer_from_where_poolbench_says():
+    scenario = HttpBuffers({"size": 2048})
+    scenario.setup()
+    try:
+        strategies = {s.name: s for s in build_strategies(scenario, ["none", "sync"], 1)}
+        pooled = strategies["sync"]
+        buf = pooled.get()
+        scenario.use(buf)
+        pooled.put(buf)
+        assert pooled.get() is buf  # the body was read into the pool's buffer, which came back
+    finally:
+        scenario.teardown()
