@@ -196,8 +196,8 @@ class Scenario:
         release a connection with a round trip)."""
         batch: int = self.params["batch"]
         use: Callable[[Any], Awaitable[None]] = self.use  # type: ignore[assignment]
-        waits = _awaits(get)
-        put_waits = put is not None and _awaits(put)
+        waits = awaits(get)
+        put_waits = put is not None and awaits(put)
         # One loop per shape, chosen here: a branch inside the loop would be timed on the pooled
         # side only. (A plain get with an awaited put, a shape no pool has, takes the batch loop.)
         if batch == 1 and (waits or not put_waits):
@@ -245,7 +245,7 @@ class Scenario:
 _AWAITS: dict[Any, bool] = {}
 
 
-def _awaits(get: Callable[..., Any]) -> bool:
+def awaits(get: Callable[..., Any]) -> bool:
     """Whether ``get`` is a coroutine function, remembered per function: ``inspect`` allocates
     while it looks (an int for the code's flags, now and then), and this runs inside the counted
     operations, where the count must not depend on which function it is."""

@@ -15,7 +15,7 @@ HEAD_ROOM = 8192
 """The per-connection buffer a request's head is read into (its body may start in it too)."""
 
 
-class _Head:
+class Head:
     """What the parser's callbacks leave: the body's length, and whether the head ended."""
 
     __slots__ = ("done", "length")
@@ -97,7 +97,7 @@ class Connection:
             end += n
             mark = head.find(b"\r\n\r\n", max(start, end - n - 3), end)
         body = mark + 4
-        parsed = _Head()
+        parsed = Head()
         self.parser(parsed).feed_data(view[start:body])
         length = parsed.length
         if not parsed.done or length < 0:

@@ -3,12 +3,14 @@ buffers; bad peers fail their cells in one line, and a cell leaves no socket or 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
 import threading
 
 import pytest
+from poolbench.scenarios.async_http_buffers import AsyncHttpBuffers
 from poolbench.scenarios.http_buffers import HttpBuffers, request_for
 from typer.testing import CliRunner
 
@@ -60,29 +62,18 @@ def test_http_buffers_runs_when_named_only():
 
 
 @needs_memray
-def test_a_fresh_buffer_per_request_costs_its_allocation_and_a_pooled_one_none(tmp_path):
+@pytest.mark.parametrize(
+    "args", [["http-buffers", "-t", "1,2"], ["async-http-buffers", "-c", "1,16"]], ids=["threads", "tasks"]
+)
+def test_a_fresh_buffer_per_request_costs_its_allocation_and_a_pooled_one_none(args, tmp_path):
     out = tmp_path / "h.json"
-    result = CliRunner().invoke(
-        app,
-        [
-            "run",
-            "http-buffers",
-            "-p",
-            "size=64KiB",
-            "-t",
-            "1,2",
-            "-P",
-            "none,sync",
-            "--quick",
-            "-o",
-            str(out),
-        ],
-    )
+    run = ["run", *args, "-p", "size=64KiB", "-P", "none,sync", "--quick", "-o", str(out)]
+    result = CliRunner().invoke(app, run)
     assert result.exit_code == 0, result.output
-    cells = {(c["pool"], c["threads"]): c for c in json.loads(out.read_text())["cells"]}
-    assert all(c["status"] == "ok" for c in cells.values())
-    for threads in (1, 2):
-        none, pooled = cells[("none", threads)]["allocs"], cells[("sync", threads)]["allocs"]
+    cells = {(c["pool"], c["threads"], c.get("concurrency", 0)): c for c in json.loads(out.read_text())["cells"]}
+    assert len(cells) == 4 and all(c["status"] == "ok" for c in cells.values())
+    for members in {key[1:] for key in cells}:
+        none, pooled = cells[("none", *members)]["allocs"], cells[("sync", *members)]["allocs"]
         # The bytearray and its 64 KiB: what pooling saves; the rest (the head's parse, the
         # reads) is the same on both sides.
         assert none["allocations"] / none["ops"] - pooled["allocations"] / pooled["ops"] == pytest.approx(
@@ -177,3 +168,89 @@ def test_both_paths_take_their_buffer_from_where_poolbench_says():
         assert pooled.get() is buf  # the body was read into the pool's buffer, which came back
     finally:
         scenario.teardown()
+
+
+# async-http-buffers: the same server on the worker's event loop
+
+
+@pytest.mark.parametrize("read", ["buffered", "data_received"])
+@pytest.mark.parametrize("tls", ["off", "on"])
+def test_an_async_request_body_lands_whole_in_the_buffer_and_nothing_is_left_open(read, tls):
+    size = 100_003
+    body = request_for(size)[-size:]
+    fds = open_fds()
+    scenario = AsyncHttpBuffers({"size": size, "tls": tls, "read": read})
+    seen: list[bool] = []
+
+    async def main() -> None:
+        await scenario.setup()
+        try:
+            # three tasks, three connections, each buffer checked as it is given back
+            def put(buf: bytearray) -> None:
+                seen.append(buf[:size] == body)
+
+            await asyncio.gather(*(scenario.run(4, lambda: bytearray(size), put) for _ in range(3)))
+            assert len(scenario.exchanges) == 3
+        finally:
+            await scenario.teardown()
+
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(main())
+    finally:
+        loop.close()
+    assert seen == [True] * 12
+    assert open_fds() == fds
+
+
+ASYNC_BAD_PEERS = """
+from poolbench.scenarios.async_http_buffers import AsyncHttpBuffers
+
+
+class Truncated(AsyncHttpBuffers):
+    name = "async-http-truncated"
+
+    def send(self, exchange):
+        exchange.client.transport.write(self.request[: len(self.request) - 500])  # cut short, then gone
+        exchange.client.transport.close()
+
+
+class Stalled(AsyncHttpBuffers):
+    name = "async-http-stalled"
+
+    def send(self, exchange):
+        exchange.client.transport.write(self.request[:40])  # part of a head, then silence
+"""
+
+
+def test_an_async_peer_closing_mid_body_or_stalling_fails_its_cells_in_one_line(tmp_path):
+    folder = tmp_path / "peers"
+    folder.mkdir()
+    (folder / "peers.py").write_text(ASYNC_BAD_PEERS)
+    out = tmp_path / "p.json"
+    args = ["run", "async-http-truncated", "async-http-stalled", "async-http-buffers", "--scenarios-dir"]
+    args += [str(folder), "-p", "size=1KiB", "-p", "timeout=0.5", "-c", "2", "-P", "none,sync", "--quick"]
+    result = CliRunner().invoke(app, [*args, "-o", str(out)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    cells = {(c["scenario"], c["pool"]): c for c in json.loads(out.read_text())["cells"]}
+    for pool in ("none", "sync"):
+        assert cells[("async-http-truncated", pool)]["status"] == "failed"
+        assert "mid-body: 524 of 1024 bytes" in cells[("async-http-truncated", pool)]["error"]
+        assert cells[("async-http-stalled", pool)]["status"] == "failed"
+        assert "no response within timeout=0.5 s" in cells[("async-http-stalled", pool)]["error"]
+        assert cells[("async-http-buffers", pool)]["status"] == "ok"
+
+
+def test_an_async_server_whose_port_cannot_be_bound_fails_its_cells_with_the_reason(tmp_path):
+    taken = socket.create_server(("127.0.0.1", 0))
+    port = taken.getsockname()[1]
+    out = tmp_path / "b.json"
+    try:
+        args = ["run", "async-http-buffers", "-p", f"port={port}", "-c", "1", "-P", "none,sync", "--quick"]
+        result = CliRunner().invoke(app, [*args, "-o", str(out)])
+    finally:
+        taken.close()
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    cells = json.loads(out.read_text())["cells"]
+    assert {c["status"] for c in cells} == {"failed"}
+    assert all(f"cannot listen on 127.0.0.1:{port}" in c["error"] for c in cells)
