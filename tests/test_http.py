@@ -70,7 +70,9 @@ def test_a_fresh_buffer_per_request_costs_its_allocation_and_a_pooled_one_none(a
     run = ["run", *args, "-p", "size=64KiB", "-P", "none,sync", "--quick", "-o", str(out)]
     result = CliRunner().invoke(app, run)
     assert result.exit_code == 0, result.output
-    cells = {(c["pool"], c["threads"], c.get("concurrency", 0)): c for c in json.loads(out.read_text())["cells"]}
+    cells = {
+        (c["pool"], c["threads"], c.get("concurrency", 0)): c for c in json.loads(out.read_text())["cells"]
+    }
     assert len(cells) == 4 and all(c["status"] == "ok" for c in cells.values())
     for members in {key[1:] for key in cells}:
         none, pooled = cells[("none", *members)]["allocs"], cells[("sync", *members)]["allocs"]
