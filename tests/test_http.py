@@ -256,3 +256,79 @@ def test_an_async_server_whose_port_cannot_be_bound_fails_its_cells_with_the_rea
     cells = json.loads(out.read_text())["cells"]
     assert {c["status"] for c in cells} == {"failed"}
     assert all(f"cannot listen on 127.0.0.1:{port}" in c["error"] for c in cells)
+
+
+# http-client: connections per request, through http.client, urllib3 and httpx
+
+
+def children() -> set[int]:
+    import psutil
+
+    return {p.pid for p in psutil.Process().children(recursive=True)}
+
+
+@pytest.mark.parametrize(
+    "client,plugin", [("http.client", "bounded"), ("urllib3", "urllib3"), ("httpx", "httpx")]
+)
+@pytest.mark.parametrize("tls", ["off", "on"])
+def test_connect_per_request_opens_a_connection_each_time_and_a_pool_one(client, plugin, tls):
+    from poolbench.scenarios.http_client import HttpClient
+
+    fds, threads, kids = open_fds(), set(threading.enumerate()), children()
+    scenario = HttpClient({"size": 3000, "tls": tls, "client": client})
+    scenario.setup()
+    try:
+        strategies = {s.name: s for s in build_strategies(scenario, ["none", "sync", plugin], 1)}
+        opened = []
+        for name in ("none", "sync", plugin):
+            before = scenario.server.accepted()
+            s = strategies[name]
+            scenario.run(20, s.get, s.put)
+            opened.append(scenario.server.accepted() - before)
+        assert opened == [20, 1, 1]  # the server counted them
+        for s in strategies.values():
+            if s.pool is not None:
+                s.pool.clear()
+        del strategies, s
+    finally:
+        scenario.teardown()
+    assert children() == kids  # the server process is gone
+    assert open_fds() == fds
+    assert set(threading.enumerate()) == threads
+
+
+def test_a_client_plugin_for_another_library_skips_the_cells_with_the_fix(tmp_path):
+    out = tmp_path / "c.json"
+    args = [
+        "run",
+        "http-client",
+        "-p",
+        "client=httpx",
+        "-t",
+        "1",
+        "-P",
+        "none,urllib3",
+        "--quick",
+        "-o",
+        str(out),
+    ]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    cells = {c["pool"]: c for c in json.loads(out.read_text())["cells"]}
+    # as async-db's drivers: the group is skipped, with the fix
+    assert {c["status"] for c in cells.values()} == {"skipped"}
+    assert "-p client=urllib3" in cells["urllib3"]["error"]
+
+
+def test_a_server_that_went_away_fails_the_request_in_one_line():
+    from poolbench.scenarios.http_client import HttpClient
+
+    scenario = HttpClient({"client": "http.client"})
+    scenario.setup()
+    try:
+        scenario.server.process.kill()
+        scenario.server.process.wait()
+        with pytest.raises(ConnectionRefusedError):
+            scenario.run(1, scenario.new, None)
+    finally:
+        scenario.teardown()

@@ -15,6 +15,16 @@ and two for asyncio code (an async scenario awaits their ``get`` and their ``put
 * ``psycopg-async``: ``psycopg_pool.AsyncConnectionPool`` (``pip install poolbench[postgres]``),
   for ``psycopg.AsyncConnection``.
 
+and two for HTTP clients (the ``http-client`` scenario, ``pip install poolbench[http]``):
+
+* ``urllib3``: urllib3's ``HTTPConnectionPool`` (``HTTPSConnectionPool`` for https), its
+  connections made with the scenario's ``new``; ``get`` and ``put`` are the pool's own checkout
+  and checkin (``_get_conn``/``_put_conn``, what its ``urlopen`` does around every request), so
+  a dropped connection is replaced as urllib3 replaces it;
+* ``httpx``: one ``httpx.Client`` shared by every thread, its connection pool of ``max_size``
+  connections inside it; ``get`` hands out that client and ``put`` takes nothing back (httpx
+  checks a connection out and in within each request).
+
 All take ``max_size`` and ``timeout`` like :class:`~poolbench.pools.BoundedPool`, expose
 ``max_size`` (so the doctor's quarantine stays below it) and are checked like poolbench's own
 pools: ``POOLBENCH_CHECK`` and ``checked(pool)`` find a leaked connection with the site that took
@@ -367,3 +377,126 @@ class PsycopgAsyncPool(Pool[Any]):
 
     def stats(self) -> PoolStats:
         return _psycopg_stats(self.strategy, count_value(self._misses), self._pool, self._past)
+
+
+class Urllib3Pool(Pool[Any]):
+    """urllib3's ``HTTPConnectionPool``: ``get`` checks a connection out, ``put`` checks it in."""
+
+    strategy = "urllib3"
+
+    def __init__(
+        self,
+        new: New[Any],
+        *,
+        max_size: int = 1,
+        timeout: float | None = 30.0,
+        url: str = "",
+        tls: Any = None,
+        **_options: Any,
+    ) -> None:
+        from urllib.parse import urlsplit
+
+        import urllib3
+
+        parts = urlsplit(url)
+        if not parts.hostname:
+            raise ValueError("pool=urllib3 needs the scenario's url= option (http-client gives it)")
+        self.max_size = max_size
+        self._misses = itertools.count()
+        misses = self._misses
+        base: Any = urllib3.HTTPSConnectionPool if parts.scheme == "https" else urllib3.HTTPConnectionPool
+
+        class Made(base):  # type: ignore[misc]
+            def _new_conn(self) -> Any:
+                next(misses)
+                return new()
+
+        options: dict[str, Any] = {"ssl_context": tls} if parts.scheme == "https" else {}
+        host, port = parts.hostname, parts.port
+
+        def made() -> Any:
+            return Made(host, port, maxsize=max_size, block=True, **options)
+
+        self._made = made
+        self._pool = made()
+        self._timeout = timeout
+        self._lock = threading.Lock()
+        self._waits = self._timeouts = 0
+        self._wait_seconds = 0.0
+        maybe_check(self)
+
+    def get(self) -> Any:
+        import urllib3
+
+        pool = self._pool
+        if pool.pool is not None and not pool.pool.empty():
+            return pool._get_conn(timeout=self._timeout)  # an idle connection (or a new one if dropped)
+        start = time.monotonic()
+        try:
+            return pool._get_conn(timeout=self._timeout)  # every connection is out: this get waits
+        except urllib3.exceptions.EmptyPoolError as exc:
+            with self._lock:
+                self._timeouts += 1
+            raise PoolTimeout(str(exc)) from None
+        finally:
+            with self._lock:
+                self._waits += 1
+                self._wait_seconds += time.monotonic() - start
+
+    def put(self, obj: Any) -> None:
+        self._pool._put_conn(obj)
+
+    def clear(self) -> None:
+        """Close the idle connections: a closed urllib3 pool refuses every later checkout, so a
+        fresh one takes its place."""
+        old, self._pool = self._pool, self._made()
+        old.close()
+
+    def stats(self) -> PoolStats:
+        idle = self._pool.pool.qsize() if self._pool.pool is not None else 0
+        return PoolStats(self.strategy, misses=count_value(self._misses), drops=0, retained=idle,
+                         waits=self._waits, wait_seconds=self._wait_seconds,
+                         timeouts=self._timeouts)  # fmt: skip
+
+
+class HttpxPool(Pool[Any]):
+    """One ``httpx.Client`` shared by the threads: its connection pool holds ``max_size``."""
+
+    strategy = "httpx"
+
+    def __init__(
+        self,
+        new: New[Any],
+        *,
+        max_size: int = 1,
+        timeout: float | None = 30.0,
+        url: str = "",
+        tls: Any = None,
+        **_options: Any,
+    ) -> None:
+        import httpx
+
+        self.max_size = max_size
+        limits = httpx.Limits(max_connections=max_size, max_keepalive_connections=max_size)
+        def make() -> Any:
+            return httpx.Client(verify=tls or False, timeout=timeout, limits=limits)
+
+        self._make = make
+        self._client = self._make()
+        self._made = 1
+        maybe_check(self)
+
+    def get(self) -> Any:
+        return self._client
+
+    def put(self, obj: Any) -> None:
+        pass  # httpx checked its connection back in when the response was read
+
+    def clear(self) -> None:
+        """Close the client's connections; the next ``get`` hands out a new client."""
+        self._client.close()
+        self._client = self._make()
+        self._made += 1
+
+    def stats(self) -> PoolStats:
+        return PoolStats(self.strategy, misses=self._made, drops=0, retained=1)
