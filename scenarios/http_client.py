@@ -118,7 +118,9 @@ class HttpClient(Scenario):
         client = self.params["client"]
         for other, plugin in _PLUGINS.items():
             if strategy == plugin and other != client:
-                raise SkipScenario(f"pool={plugin} takes {other}'s connections: run it with -p client={other}")
+                raise SkipScenario(
+                    f"pool={plugin} takes {other}'s connections: run it with -p client={other}"
+                )
         if strategy in _PLUGINS:
             return {"max_size": threads, "url": self.url, "tls": self.client_tls}
         return super().pool_options(strategy, threads)
@@ -139,7 +141,9 @@ def _certificates(folder: str) -> tuple[list[str], ssl.SSLContext]:
     try:
         import trustme
     except ImportError:
-        raise SkipScenario("tls=on makes its certificate with trustme: pip install 'poolbench[http]'") from None
+        raise SkipScenario(
+            "tls=on makes its certificate with trustme: pip install 'poolbench[http]'"
+        ) from None
     authority = trustme.CA()
     issued = authority.issue_cert("127.0.0.1")
     chain, key = os.path.join(folder, "chain.pem"), os.path.join(folder, "key.pem")
@@ -173,7 +177,9 @@ class Server:
         if not text.isdigit():
             self.stop()
             err = self.process.stderr.read().decode(errors="replace").strip() if self.process.stderr else ""
-            raise ConnectionError(f"the HTTP server did not start: {err.splitlines()[-1] if err else 'no port'}")
+            raise ConnectionError(
+                f"the HTTP server did not start: {err.splitlines()[-1] if err else 'no port'}"
+            )
         self.port = int(text)
 
     def accepted(self) -> int:
@@ -207,7 +213,9 @@ def serve() -> None:
     if len(sys.argv) > 3:
         tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         tls.load_cert_chain(sys.argv[2], sys.argv[3])
-    response = b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: %d\r\n\r\n" % size
+    response = (
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: %d\r\n\r\n" % size
+    )
     response += b"x" * size
     asyncio.run(_serve(response, tls))
 

@@ -478,6 +478,7 @@ class HttpxPool(Pool[Any]):
 
         self.max_size = max_size
         limits = httpx.Limits(max_connections=max_size, max_keepalive_connections=max_size)
+
         def make() -> Any:
             return httpx.Client(verify=tls or False, timeout=timeout, limits=limits)
 
