@@ -306,7 +306,11 @@ def count_strategies(
             harness[pooled] = counted(team, _ops(null.timed(), null.new, put), n, batch)
     out: dict[str, Counted | None] = {}
     for s in strategies:
-        prefill = functools.partial(fill, s, team.size * batch) if s.pool is not None else None
+        prefill = (
+            functools.partial(fill, s, team.size * batch, on_loop=scenario.is_async())
+            if s.pool is not None
+            else None
+        )
         found = counted(team, _ops(scenario.timed(), s.get, s.put), n, batch, prefill)
         if found is None:
             out[s.name] = None

@@ -64,10 +64,11 @@ def build_strategies(
     return built
 
 
-def fill(strategy: Strategy, objects: int) -> None:
+def fill(strategy: Strategy, objects: int, *, on_loop: bool = False) -> None:
     """Take ``objects`` from the strategy's pool at once and give them back: a pool that has served
     that many borrowers at a time (``threads * batch``), so no thread misses for want of warmth.
-    An async pool is filled on the worker's event loop."""
+    An async pool is filled on the worker's event loop, and any pool of an async scenario
+    (``on_loop``): its ``new`` may make what needs a running loop (an aiohttp session)."""
     get, put = strategy.get, strategy.put
     if put is None:
         return
@@ -75,7 +76,7 @@ def fill(strategy: Strategy, objects: int) -> None:
     if bound is not None:
         objects = min(objects, bound)  # a bounded pool would wait for the rest
     get_waits, put_waits = inspect.iscoroutinefunction(get), inspect.iscoroutinefunction(put)
-    if not (get_waits or put_waits):
+    if not (get_waits or put_waits or on_loop):
         for obj in [get() for _ in range(objects)]:
             put(obj)
         return

@@ -47,7 +47,7 @@ class HttpClient(Scenario):
         self.client_tls: ssl.SSLContext | None = None
         certs: list[str] = []
         if self.params["tls"] == "on":
-            certs, self.client_tls = _certificates(self.folder)
+            certs, self.client_tls = certificates(self.folder)
         self.server = Server(self.params["size"], certs, self.params["timeout"])
         self.host, self.port = "127.0.0.1", self.server.port
         self.url = f"{'https' if self.client_tls else 'http'}://{self.host}:{self.port}/"
@@ -135,7 +135,7 @@ class HttpClient(Scenario):
         shutil.rmtree(getattr(self, "folder", ""), ignore_errors=True)
 
 
-def _certificates(folder: str) -> tuple[list[str], ssl.SSLContext]:
+def certificates(folder: str) -> tuple[list[str], ssl.SSLContext]:
     """A throwaway authority's certificate for 127.0.0.1, written for the server process; the
     client's context, which trusts that authority only."""
     try:

@@ -332,3 +332,36 @@ def test_a_server_that_went_away_fails_the_request_in_one_line():
             scenario.run(1, scenario.new, None)
     finally:
         scenario.teardown()
+
+
+@pytest.mark.parametrize("tls", ["off", "on"])
+def test_aiohttp_opens_a_connection_per_request_unpooled_and_one_pooled_and_leaves_nothing(tls):
+    from poolbench.scenarios.async_http_client import AsyncHttpClient
+
+    fds, kids = open_fds(), children()
+    scenario = AsyncHttpClient({"size": 3000, "tls": tls})
+    scenario.setup()
+    opened = []
+
+    async def main() -> None:
+        strategies = {
+            s.name: s for s in build_strategies(scenario, ["none", "sync", "bounded", "aiohttp"], 1)
+        }
+        for name in ("none", "sync", "bounded", "aiohttp"):
+            before = scenario.server.accepted()
+            s = strategies[name]
+            await scenario.run(20, s.get, s.put)
+            opened.append(scenario.server.accepted() - before)
+        for s in strategies.values():
+            if s.pool is not None:
+                s.pool.clear()
+        await scenario.teardown()
+
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(main())
+    finally:
+        loop.close()
+    assert opened == [20, 1, 1, 1]  # the server counted them
+    assert children() == kids
+    assert open_fds() == fds

@@ -23,7 +23,9 @@ and two for HTTP clients (the ``http-client`` scenario, ``pip install poolbench[
   a dropped connection is replaced as urllib3 replaces it;
 * ``httpx``: one ``httpx.Client`` shared by every thread, its connection pool of ``max_size``
   connections inside it; ``get`` hands out that client and ``put`` takes nothing back (httpx
-  checks a connection out and in within each request).
+  checks a connection out and in within each request);
+* ``aiohttp`` (asyncio): one ``aiohttp.ClientSession`` shared by the tasks, its ``TCPConnector``
+  keeping ``max_size`` connections; handed out like httpx's client.
 
 All take ``max_size`` and ``timeout`` like :class:`~poolbench.pools.BoundedPool`, expose
 ``max_size`` (so the doctor's quarantine stays below it) and are checked like poolbench's own
@@ -501,3 +503,55 @@ class HttpxPool(Pool[Any]):
 
     def stats(self) -> PoolStats:
         return PoolStats(self.strategy, misses=self._made, drops=0, retained=1)
+
+
+class AiohttpPool(Pool[Any]):
+    """One ``aiohttp.ClientSession`` shared by the tasks: its connector keeps ``max_size``."""
+
+    strategy = "aiohttp"
+
+    def __init__(
+        self,
+        new: New[Any],
+        *,
+        max_size: int = 1,
+        timeout: float | None = 30.0,
+        tls: Any = None,
+        **_options: Any,
+    ) -> None:
+        self.max_size = max_size
+        self._tls = tls
+        self._timeout = timeout
+        self._session: Any = None
+        self._made = 0
+        maybe_check(self)
+
+    def get(self) -> Any:
+        session = self._session
+        if session is None or session.closed:  # made on the running loop, at the first get
+            import aiohttp
+
+            connector = aiohttp.TCPConnector(limit=self.max_size, ssl=self._tls or False)
+            timeout = aiohttp.ClientTimeout(total=self._timeout)
+            session = self._session = aiohttp.ClientSession(connector=connector, timeout=timeout)
+            self._made += 1
+        return session
+
+    def put(self, obj: Any) -> None:
+        pass  # aiohttp released the connection to its connector when the response was read
+
+    def clear(self) -> None:
+        """Close the session and its connections; the next ``get`` makes a new session."""
+        session, self._session = self._session, None
+        if session is not None:
+            _now(session.close())
+
+    async def aclose(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
+    def stats(self) -> PoolStats:
+        return PoolStats(
+            self.strategy, misses=self._made, drops=0, retained=0 if self._session is None else 1
+        )
