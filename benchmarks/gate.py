@@ -2,7 +2,7 @@
 identical code, detection of injected regressions, all measured on this machine with the default
 thresholds.
 
-    python benchmarks/gate.py [--pairs 20] [--out-dir /tmp/poolbench-gate] [--matrix default|async]
+    python benchmarks/gate.py [--pairs 20] [--out-dir /tmp/poolbench-gate] [--matrix default|async|http]
 
 Runs pairs+1 plain results of the default matrix (the four built-in scenarios, pools none,sync,
 threads 1,2,4) plus the `gate-record` scenario of benchmarks/gate_scenarios, and 2*pairs runs of
@@ -16,6 +16,9 @@ allocation per op). Then:
 
 Prints how many compares failed the gate, by metric, and the A/A false alarms that time would
 give without normalizing by the reference workload (the figure behind that choice).
+
+``--matrix http`` takes its A/A over the network scenarios (http-buffers and http-client at
+their defaults, threads 1,2,4), with the default matrix's injected cells.
 
 ``--matrix async`` does the same for asyncio: A/A over the built-in async scenario at its default
 concurrency (1,16,128), and the regressions injected into `gate-async` (gate-buffer in a handler
@@ -46,6 +49,8 @@ MATRICES = {
     # name: (the A/A scenarios, the injected scenario, the option that runs it alone at one member)
     "default": (BUILTINS, GATE, ["-t", "1"]),
     "async": (["async-buffer"], "gate-async", ["-c", "1"]),
+    # the network scenarios (run only when named): a loopback server, real sockets
+    "http": (["http-buffers", "http-client"], GATE, ["-t", "1"]),
 }
 
 

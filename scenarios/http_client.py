@@ -78,7 +78,10 @@ class HttpClient(Scenario):
         return self._new()
 
     def use(self, conn: Any) -> None:
-        self._use(conn)
+        try:
+            self._use(conn)
+        except TimeoutError:
+            raise TimeoutError(f"no response within timeout={self.params['timeout']:g} s") from None
 
     def _check(self, status: int, body: bytes) -> None:
         if status != 200 or len(body) != self.params["size"]:
@@ -95,7 +98,12 @@ class HttpClient(Scenario):
         self._check(response.status, response.data)
 
     def _use_httpx(self, client: Any) -> None:
-        response = client.get(self.url)
+        import httpx
+
+        try:
+            response = client.get(self.url)
+        except httpx.TimeoutException:
+            raise TimeoutError from None
         self._check(response.status_code, response.content)
 
     def run(self, n: int, get: Callable[[], Any], put: Callable[[Any], None] | None) -> None:

@@ -365,3 +365,21 @@ def test_aiohttp_opens_a_connection_per_request_unpooled_and_one_pooled_and_leav
     assert opened == [20, 1, 1, 1]  # the server counted them
     assert children() == kids
     assert open_fds() == fds
+
+
+@pytest.mark.parametrize("client", ["http.client", "urllib3", "httpx"])
+def test_a_server_that_accepts_and_never_answers_times_the_request_out_in_one_line(client):
+    from poolbench.scenarios.http_client import HttpClient
+
+    silent = socket.create_server(("127.0.0.1", 0))  # the kernel accepts; nobody answers
+    scenario = HttpClient({"client": client, "timeout": 0.3})
+    scenario.setup()
+    try:
+        scenario.port = silent.getsockname()[1]
+        scenario.url = f"http://127.0.0.1:{scenario.port}/"
+        scenario._new = scenario._maker(client)
+        with pytest.raises(TimeoutError, match=r"no response within timeout=0.3 s"):
+            scenario.run(1, scenario.new, None)
+    finally:
+        scenario.teardown()
+        silent.close()
