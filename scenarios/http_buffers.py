@@ -72,6 +72,8 @@ class Connection:
     def __init__(self, server: socket.socket, client: threading.Thread, parser: Any, timeout: float) -> None:
         self.sock = server
         self.timeout = timeout
+        self.client_address: tuple[str, int] = ("", 0)
+        """Where this connection's client thread's socket is bound (its two ends are each other's)."""
         self.client = client
         self.parser = parser
         self.head = bytearray(HEAD_ROOM)
@@ -121,12 +123,16 @@ class Connection:
         sock.sendall(RESPONSE)
         return length
 
-    def close(self) -> None:
-        self.view.release()
+    def shut(self) -> None:
+        """End the server side: the client's next read sees the end of the stream."""
         try:
             self.sock.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
+
+    def close(self) -> None:
+        self.shut()
+        self.view.release()
         self.sock.close()
         self.client.join(self.timeout)
 
@@ -162,15 +168,17 @@ class HttpBuffers(Scenario):
         """This thread's connection, opened on its first request (calibration's, never timed)."""
         conn: Connection | None = getattr(self.local, "conn", None)
         if conn is None:
-            conn = self.local.conn = open_connection(
-                self.listener,
-                self.client,
-                self.parser,
-                self.params["timeout"],
-                self.server_tls,
-                self.client_tls,
-            )
+            # One thread at a time connects and accepts: two threads connecting together could
+            # each accept the other's client, and a connection's two ends would not be its own.
             with self.lock:
+                conn = self.local.conn = open_connection(
+                    self.listener,
+                    self.client,
+                    self.parser,
+                    self.params["timeout"],
+                    self.server_tls,
+                    self.client_tls,
+                )
                 self.connections.append(conn)
         return conn
 
@@ -179,6 +187,8 @@ class HttpBuffers(Scenario):
         client_loop(sock, self.request)
 
     def teardown(self) -> None:
+        for conn in self.connections:  # every server side first, then wait for the clients
+            conn.shut()
         for conn in self.connections:
             conn.close()
         self.connections.clear()
@@ -219,6 +229,7 @@ def open_connection(
     """Connect a client to ``listener``, accept it, start the client's thread (TLS handshakes on
     both sides, the client's on its thread) and return the server side."""
     client = socket.create_connection(listener.getsockname(), timeout=timeout)
+    address = client.getsockname()  # before the client's thread wraps it (TLS detaches it)
     server, _ = listener.accept()
     for sock in (client, server):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -243,7 +254,9 @@ def open_connection(
             server.close()
             thread.join(timeout)
             raise
-    return Connection(server, thread, parser, timeout)
+    conn = Connection(server, thread, parser, timeout)
+    conn.client_address = address
+    return conn
 
 
 def tls_contexts() -> tuple[ssl.SSLContext, ssl.SSLContext]:

@@ -41,13 +41,22 @@ def test_a_request_body_lands_whole_in_the_buffer_and_nothing_is_left_open(tls):
                 scenario.use(buf)
                 served.append(buf[:size] == body)
 
-        workers = [threading.Thread(target=serve) for _ in range(2)]
+        start = threading.Barrier(2)
+
+        def serve_together() -> None:
+            start.wait()
+            serve()
+
+        workers = [threading.Thread(target=serve_together) for _ in range(2)]
         for w in workers:
             w.start()
         for w in workers:
             w.join()
         assert served == [True] * 10
         assert len(scenario.connections) == 2
+        # Opened by two threads at once, each connection's server side is its own client's peer
+        # (a teardown joined a client whose peer another connection still held: 10 s hangs).
+        assert all(c.sock.getpeername() == c.client_address for c in scenario.connections)
     finally:
         scenario.teardown()
     assert open_fds() == fds
