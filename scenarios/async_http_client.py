@@ -54,10 +54,13 @@ class AsyncHttpClient(Scenario):
         return aiohttp.ClientSession(connector=connector, timeout=self.timeout)
 
     async def use(self, session: Any) -> None:  # type: ignore[override]
-        async with session.get(self.url) as response:
-            body = await response.read()
-            if response.status != 200 or len(body) != self.params["size"]:
-                raise ValueError(f"unexpected response: status {response.status}, {len(body)} bytes")
+        try:
+            async with session.get(self.url) as response:
+                body = await response.read()
+        except TimeoutError:  # aiohttp's ServerTimeoutError, or asyncio's for the total
+            raise TimeoutError(f"no response within timeout={self.params['timeout']:g} s") from None
+        if response.status != 200 or len(body) != self.params["size"]:
+            raise ValueError(f"unexpected response: status {response.status}, {len(body)} bytes")
 
     async def run(  # type: ignore[override]
         self, n: int, get: Callable[[], Any], put: Callable[[Any], Any] | None

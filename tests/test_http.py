@@ -392,3 +392,26 @@ def test_a_server_that_accepts_and_never_answers_times_the_request_out_in_one_li
     finally:
         scenario.teardown()
         silent.close()
+
+
+def test_an_aiohttp_request_to_a_server_that_never_answers_times_out_in_one_line():
+    from poolbench.scenarios.async_http_client import AsyncHttpClient
+
+    silent = socket.create_server(("127.0.0.1", 0))  # the kernel accepts; nobody answers
+    scenario = AsyncHttpClient({"timeout": 0.3})
+    scenario.setup()
+    scenario.url = f"http://127.0.0.1:{silent.getsockname()[1]}/"
+
+    async def main() -> None:
+        try:
+            with pytest.raises(TimeoutError, match=r"no response within timeout=0.3 s"):
+                await scenario.run(1, scenario.new, None)
+        finally:
+            await scenario.teardown()
+
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(main())
+    finally:
+        loop.close()
+        silent.close()
