@@ -48,7 +48,6 @@ class Team:
         self.size = threads
         self._clock = clock
         self._task: Callable[[int], object] | None = None
-        self._warm: Callable[[int], object] | None = None
         self._errors: list[BaseException] = []
         self._threads: list[threading.Thread] = []
         self._spans = [(0, 0)] * threads
@@ -69,9 +68,6 @@ class Team:
             if task is None:
                 return
             try:
-                warm = self._warm
-                if warm is not None:
-                    _synchronous(warm(index))
                 start = clock()
                 out = task(index)
                 spans[index] = (start, clock())
@@ -86,19 +82,19 @@ class Team:
 
         With threads, from the first thread's start to the last one's end, as the threads read
         the clock themselves: the barriers' own hand-offs (0.12 ms at 2 threads, 0.27 ms at 4
-        under the GIL, measured here) would otherwise be timed with every value. ``warm(index)``,
-        if given, runs on each thread before it reads the clock (see :meth:`Tasks.run`)."""
+        under the GIL, measured here) would otherwise be timed with every value. Threads take no
+        warm step (``warm``: :meth:`Tasks.run` only; the harness asks it of tasks alone)."""
+        if warm is not None:
+            raise ValueError("a team of threads takes no warm step")
         clock = self._clock
         if self.size == 1:
-            if warm is not None:
-                _synchronous(warm(0))
             start = clock()
             out = task(0)
             elapsed = clock() - start
             if out is not None:
                 _synchronous(out)
             return elapsed
-        self._task, self._warm = task, warm
+        self._task = task
         self._start.wait()
         self._end.wait()
         if self._errors:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
+from itertools import repeat
 from typing import Any
 
 from poolbench import Scenario, SkipScenario
@@ -289,31 +291,40 @@ class AsyncHttpBuffers(Scenario):
         self, n: int, get: Callable[[], Any], put: Callable[[Any], Any] | None
     ) -> None:
         exchange = self.idle.pop() if self.idle else await self.open()
-        loop = asyncio.get_running_loop()
-        server = exchange.server
-        assert server is not None
-        gets = awaits(get)
-        puts = put is not None and awaits(put)
-        timeout = exchange.timeout
+        request = functools.partial(self.ask, exchange, asyncio.get_running_loop())
         try:
-            for _ in range(n):
-                buf = await get() if gets else get()
-                server.body = memoryview(buf)
-                waiter = exchange.waiter = loop.create_future()
-                self.send(exchange)
-                timer = loop.call_later(timeout, _expire, waiter, timeout)
-                try:
-                    await waiter
-                finally:
-                    timer.cancel()
-                if put is not None:
-                    done: Awaitable[None] | None = put(buf)
-                    if puts and done is not None:
-                        await done
+            # One loop per shape, chosen here: a branch inside the loop would be timed on the
+            # pooled side only (as Scenario.run_async does).
+            if put is None:
+                for _ in repeat(None, n):
+                    await request(get())
+            elif awaits(get):  # bounded: callers queue
+                for _ in repeat(None, n):
+                    buf = await get()
+                    await request(buf)
+                    put(buf)
+            else:
+                for _ in repeat(None, n):
+                    buf = get()
+                    await request(buf)
+                    put(buf)
         except BaseException:
             exchange.close()  # a connection whose request failed is not reused
             raise
         self.idle.append(exchange)
+
+    async def ask(self, exchange: Exchange, loop: asyncio.AbstractEventLoop, buf: bytearray) -> None:
+        """One request whose body the server reads into ``buf``; its response awaited."""
+        server = exchange.server
+        assert server is not None
+        server.body = memoryview(buf)
+        waiter = exchange.waiter = loop.create_future()
+        self.send(exchange)
+        timer = loop.call_later(exchange.timeout, _expire, waiter, exchange.timeout)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
 
     def new(self) -> bytearray:
         return bytearray(self.params["size"])

@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import os
-import shutil
-import ssl
-import tempfile
 from collections.abc import Callable
 from itertools import repeat
 from typing import Any
@@ -15,7 +11,7 @@ from typing import Any
 from poolbench import Scenario, SkipScenario
 from poolbench.scenario import awaits
 
-from .http_client import Server, certificates
+from .http_client import Server
 
 
 class AsyncHttpClient(Scenario):
@@ -37,14 +33,8 @@ class AsyncHttpClient(Scenario):
         except ImportError:
             raise SkipScenario("async-http-client needs aiohttp: pip install 'poolbench[http]'") from None
         self.aiohttp: Any = aiohttp
-        self.folder = tempfile.mkdtemp(prefix=f"poolbench-http-{os.getpid()}-")
-        self.client_tls: ssl.SSLContext | None = None
-        certs: list[str] = []
-        if self.params["tls"] == "on":
-            certs, self.client_tls = certificates(self.folder)
-        self.server = Server(self.params["size"], certs, self.params["timeout"])
-        scheme = "https" if self.client_tls else "http"
-        self.url = f"{scheme}://127.0.0.1:{self.server.port}/"
+        self.server = Server(self.params["size"], self.params["tls"] == "on", self.params["timeout"])
+        self.url, self.client_tls = self.server.url, self.server.client_tls
         self.timeout = aiohttp.ClientTimeout(total=self.params["timeout"])
 
     def new(self) -> Any:
@@ -104,4 +94,3 @@ class AsyncHttpClient(Scenario):
         server = getattr(self, "server", None)
         if server is not None:
             server.stop()
-        shutil.rmtree(getattr(self, "folder", ""), ignore_errors=True)

@@ -259,18 +259,24 @@ def open_connection(
     return conn
 
 
-def tls_contexts() -> tuple[ssl.SSLContext, ssl.SSLContext]:
-    """A throwaway certificate authority and a certificate for 127.0.0.1 (trustme), made here;
-    the server's context and the client's, which trusts that authority only."""
+def authority() -> tuple[Any, ssl.SSLContext]:
+    """A throwaway certificate authority's certificate for 127.0.0.1 (trustme), and the client's
+    context, which trusts that authority only."""
     try:
         import trustme
     except ImportError:
         raise SkipScenario(
             "tls=on makes its certificate with trustme: pip install 'poolbench[http]'"
         ) from None
-    authority = trustme.CA()
-    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    authority.issue_cert("127.0.0.1").configure_cert(server)
+    made = trustme.CA()
     client = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
-    authority.configure_trust(client)
+    made.configure_trust(client)
+    return made.issue_cert("127.0.0.1"), client
+
+
+def tls_contexts() -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """The server's context (:func:`authority`'s certificate) and the client's."""
+    issued, client = authority()
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    issued.configure_cert(server)
     return server, client

@@ -12,10 +12,12 @@ import sys
 import tempfile
 import threading
 from collections.abc import Callable
-from itertools import repeat
 from typing import Any
 
 from poolbench import Scenario, SkipScenario
+
+from .db_connections import DbConnections
+from .http_buffers import authority
 
 START_SECONDS = 30.0
 """How long setup waits for the server process to say its port."""
@@ -43,14 +45,9 @@ class HttpClient(Scenario):
                 __import__(client)
             except ImportError:
                 raise SkipScenario(f"client={client} needs {client}: pip install 'poolbench[http]'") from None
-        self.folder = tempfile.mkdtemp(prefix=f"poolbench-http-{os.getpid()}-")
-        self.client_tls: ssl.SSLContext | None = None
-        certs: list[str] = []
-        if self.params["tls"] == "on":
-            certs, self.client_tls = certificates(self.folder)
-        self.server = Server(self.params["size"], certs, self.params["timeout"])
-        self.host, self.port = "127.0.0.1", self.server.port
-        self.url = f"{'https' if self.client_tls else 'http'}://{self.host}:{self.port}/"
+        self.server = Server(self.params["size"], self.params["tls"] == "on", self.params["timeout"])
+        self.host, self.port, self.url = "127.0.0.1", self.server.port, self.server.url
+        self.client_tls = self.server.client_tls
         self._new = self._maker(client)
         self._use: Callable[[Any], None] = getattr(self, "_use_" + client.replace(".", "_"))
 
@@ -106,18 +103,7 @@ class HttpClient(Scenario):
             raise TimeoutError from None
         self._check(response.status_code, response.content)
 
-    def run(self, n: int, get: Callable[[], Any], put: Callable[[Any], None] | None) -> None:
-        use = self.use
-        if put is None:
-            for _ in repeat(None, n):
-                conn = get()
-                use(conn)
-                conn.close()
-            return
-        for _ in repeat(None, n):
-            conn = get()
-            use(conn)
-            put(conn)
+    run = DbConnections.run  # connect per request unpooled (closed after), a pooled connection otherwise
 
     def fingerprint(self, conn: Any) -> Any:
         return type(conn).__name__  # a kept-alive connection carries no request state between uses
@@ -140,27 +126,16 @@ class HttpClient(Scenario):
         server = getattr(self, "server", None)
         if server is not None:
             server.stop()
-        shutil.rmtree(getattr(self, "folder", ""), ignore_errors=True)
 
 
 def certificates(folder: str) -> tuple[list[str], ssl.SSLContext]:
-    """A throwaway authority's certificate for 127.0.0.1, written for the server process; the
-    client's context, which trusts that authority only."""
-    try:
-        import trustme
-    except ImportError:
-        raise SkipScenario(
-            "tls=on makes its certificate with trustme: pip install 'poolbench[http]'"
-        ) from None
-    authority = trustme.CA()
-    issued = authority.issue_cert("127.0.0.1")
+    """:func:`authority`'s certificate written for the server process; the client's context."""
+    issued, client = authority()
     chain, key = os.path.join(folder, "chain.pem"), os.path.join(folder, "key.pem")
     issued.private_key_pem.write_to_path(key)
     with open(chain, "wb") as out:
         for blob in issued.cert_chain_pems:
             out.write(blob.bytes())
-    client = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
-    authority.configure_trust(client)
     return [chain, key], client
 
 
@@ -169,10 +144,21 @@ class Server:
     process's): it answers every request with ``size`` bytes, keeps connections alive, and
     exits when its standard input closes (this process stopped it, or died)."""
 
-    def __init__(self, size: int, certs: list[str], timeout: float) -> None:
+    def __init__(self, size: int, tls: bool, timeout: float) -> None:
+        self.folder = tempfile.mkdtemp(prefix=f"poolbench-http-{os.getpid()}-")  # its certificate
+        self.client_tls: ssl.SSLContext | None = None
+        certs: list[str] = []
+        if tls:
+            try:
+                certs, self.client_tls = certificates(self.folder)
+            except BaseException:
+                shutil.rmtree(self.folder, ignore_errors=True)
+                raise
         code = "from poolbench.scenarios.http_client import serve; serve()"
         self.process = subprocess.Popen(
-            [sys.executable, "-c", code, str(size), *certs],
+            # -P, as the workers: the working directory is not on the path (a checkout's
+            # poolbench/ folder has no scenarios package: the built-ins install from scenarios/)
+            [sys.executable, "-P", "-c", code, str(size), *certs],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -183,12 +169,14 @@ class Server:
         reader.join(START_SECONDS)
         text = line[0].decode().strip() if line else ""
         if not text.isdigit():
+            self.process.kill()
+            err = self.process.communicate()[1].decode(errors="replace").strip()
             self.stop()
-            err = self.process.stderr.read().decode(errors="replace").strip() if self.process.stderr else ""
             raise ConnectionError(
                 f"the HTTP server did not start: {err.splitlines()[-1] if err else 'no port'}"
             )
         self.port = int(text)
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}/"
 
     def accepted(self) -> int:
         """Connections the server accepted so far (it answers a line on stdin with the count)."""
@@ -212,6 +200,7 @@ class Server:
         for stream in (process.stdout, process.stderr):
             if stream is not None:
                 stream.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def serve() -> None:

@@ -415,3 +415,17 @@ def test_an_aiohttp_request_to_a_server_that_never_answers_times_out_in_one_line
     finally:
         loop.close()
         silent.close()
+
+
+def test_the_http_server_starts_from_a_folder_holding_a_poolbench_package_of_its_own(tmp_path):
+    from poolbench.scenarios.http_client import HttpClient
+
+    (tmp_path / "poolbench").mkdir()  # a checkout of poolbench: its folder has no scenarios package
+    (tmp_path / "poolbench" / "__init__.py").write_text("")
+    scenario = HttpClient({"client": "http.client"})
+    scenario.setup()  # the working directory is tmp_path
+    try:
+        scenario.run(3, scenario.new, None)
+        assert scenario.server.accepted() == 3
+    finally:
+        scenario.teardown()

@@ -36,15 +36,45 @@ it, and ``POOLBENCH_CHECK_HELD`` one held too long, with the stack that took it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import threading
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterator
 from typing import Any
 
 from ..errors import PoolTimeout
 from ._base import New, Pool, PoolStats, count_value
 from ._checked import maybe_check
+
+
+class _Waits:
+    """The waits of a pool that counts none of its own, counted around its blocking checkout:
+    ``with self._waits.timed(TheirTimeout): return checkout()``, where ``TheirTimeout`` becomes
+    :class:`~poolbench.errors.PoolTimeout`."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.count = self.timeouts = 0
+        self.seconds = 0.0
+
+    @contextlib.contextmanager
+    def timed(self, timeout: type[BaseException]) -> Iterator[None]:
+        start = time.monotonic()
+        try:
+            yield
+        except timeout as exc:
+            with self.lock:
+                self.timeouts += 1
+            raise PoolTimeout(str(exc).splitlines()[0]) from None
+        finally:
+            with self.lock:
+                self.count += 1
+                self.seconds += time.monotonic() - start
+
+    def stats(self, strategy: str, misses: int, retained: int, in_use: int | None = None) -> PoolStats:
+        return PoolStats(strategy, misses=misses, drops=0, retained=retained, in_use=in_use, waits=self.count,
+                         wait_seconds=self.seconds, timeouts=self.timeouts)  # fmt: skip
 
 
 class SQLAlchemyQueuePool(Pool[Any]):
@@ -67,9 +97,7 @@ class SQLAlchemyQueuePool(Pool[Any]):
 
         self._pool = QueuePool(creator, pool_size=max_size, max_overflow=0, timeout=timeout or 3600.0)
         self._size = max_size
-        self._lock = threading.Lock()
-        self._waits = self._timeouts = 0
-        self._wait_seconds = 0.0
+        self._waits = _Waits()
         maybe_check(self)
 
     def get(self) -> Any:
@@ -80,17 +108,8 @@ class SQLAlchemyQueuePool(Pool[Any]):
                 return self._pool.connect()
             except SQLAlchemyTimeout:
                 pass  # another thread took the last one: this get waits after all
-        start = time.monotonic()
-        try:
+        with self._waits.timed(SQLAlchemyTimeout):
             return self._pool.connect()  # QueuePool does not count waits: measure them here
-        except SQLAlchemyTimeout as exc:
-            with self._lock:
-                self._timeouts += 1
-            raise PoolTimeout(str(exc).splitlines()[0]) from None
-        finally:
-            with self._lock:
-                self._waits += 1
-                self._wait_seconds += time.monotonic() - start
 
     def put(self, obj: Any) -> None:
         obj.close()  # returns the connection to the QueuePool
@@ -99,9 +118,8 @@ class SQLAlchemyQueuePool(Pool[Any]):
         self._pool.dispose()
 
     def stats(self) -> PoolStats:
-        return PoolStats(self.strategy, misses=count_value(self._misses), drops=0,
-                         retained=self._pool.checkedin(), in_use=self._pool.checkedout(), waits=self._waits,
-                         wait_seconds=self._wait_seconds, timeouts=self._timeouts)  # fmt: skip
+        return self._waits.stats(self.strategy, count_value(self._misses), self._pool.checkedin(),
+                                 self._pool.checkedout())  # fmt: skip
 
 
 class PsycopgPool(Pool[Any]):
@@ -422,9 +440,7 @@ class Urllib3Pool(Pool[Any]):
         self._made = made
         self._pool = made()
         self._timeout = timeout
-        self._lock = threading.Lock()
-        self._waits = self._timeouts = 0
-        self._wait_seconds = 0.0
+        self._waits = _Waits()
         maybe_check(self)
 
     def get(self) -> Any:
@@ -433,17 +449,8 @@ class Urllib3Pool(Pool[Any]):
         pool = self._pool
         if pool.pool is not None and not pool.pool.empty():
             return pool._get_conn(timeout=self._timeout)  # an idle connection (or a new one if dropped)
-        start = time.monotonic()
-        try:
+        with self._waits.timed(urllib3.exceptions.EmptyPoolError):
             return pool._get_conn(timeout=self._timeout)  # every connection is out: this get waits
-        except urllib3.exceptions.EmptyPoolError as exc:
-            with self._lock:
-                self._timeouts += 1
-            raise PoolTimeout(str(exc)) from None
-        finally:
-            with self._lock:
-                self._waits += 1
-                self._wait_seconds += time.monotonic() - start
 
     def put(self, obj: Any) -> None:
         self._pool._put_conn(obj)
@@ -456,9 +463,7 @@ class Urllib3Pool(Pool[Any]):
 
     def stats(self) -> PoolStats:
         idle = self._pool.pool.qsize() if self._pool.pool is not None else 0
-        return PoolStats(self.strategy, misses=count_value(self._misses), drops=0, retained=idle,
-                         waits=self._waits, wait_seconds=self._wait_seconds,
-                         timeouts=self._timeouts)  # fmt: skip
+        return self._waits.stats(self.strategy, count_value(self._misses), idle)
 
 
 class HttpxPool(Pool[Any]):
