@@ -86,6 +86,21 @@ class Fields:
                 raise self.fail(f"{where}.{key}[{i}]", "expected a string")
         return list(values)
 
+    def rates(self, data: Any, key: str, where: str) -> dict[str, float]:
+        """An object of named rates (events per 1,000 operations): finite numbers within range,
+        names that are strings of a few words; an empty object when absent."""
+        found = self.get(data, key, dict, where, optional=True) or {}
+        for name, value in found.items():
+            at = f"{where}.{key}.{name}"
+            if not name or len(name) > 40 or not name.isprintable():
+                raise self.fail(at, "expected a short printable name")
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise self.fail(at, f"expected a number, found {type(value).__name__}")
+            if not math.isfinite(value):
+                raise self.fail(at, "not a finite number")
+            self.check_range(value, at)
+        return {name: float(value) for name, value in found.items()}
+
     def figures(self, data: Any, key: str, where: str) -> dict[str, Any] | None:
         """An object of named figures (a pool's statistics): numbers within range, or null, and a
         ``strategy`` string."""

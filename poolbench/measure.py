@@ -116,8 +116,12 @@ def _measure(
     if not loops.get(REFERENCE):
         loops[REFERENCE] = calibrate(timed_reference, 1, min_ns)
     ref_loops = loops[REFERENCE]
-    taken, reference = _interleaved(strategies, timed, functools.partial(timed_reference, ref_loops), loops,
-                                    threads, settings, clock)  # fmt: skip
+    tally = (
+        _Tally(scenario.counters, threads, batch if steady else 0) if scenario.overrides("counters") else None
+    )
+    taken, reference = _interleaved(strategies, tally.wrap(timed) if tally else timed,
+                                    functools.partial(timed_reference, ref_loops), loops, threads, settings,
+                                    clock)  # fmt: skip
 
     latency: dict[str, list[float]] = {s.name: [] for s in strategies}
     passes: dict[str, _GcPass] = {s.name: _GcPass() for s in strategies}
@@ -143,6 +147,7 @@ def _measure(
                 hit_rate=passes[s.name].hit_rate,
                 peak_rss_bytes=passes[s.name].peak_bytes,
                 rss_added_bytes=passes[s.name].added_bytes,
+                per_1000_ops=tally.per_1000_ops(s.name) if tally else {},
             ),
             latency=latency[s.name],
             gc=passes[s.name].gc,
@@ -184,6 +189,38 @@ def _interleaved(
                 reference.append(timed_reference() / (ref_loops * threads))
             round_ns = max(round_ns, clock() - started)
     return taken, reference
+
+
+class _Tally:
+    """A scenario's :meth:`~poolbench.Scenario.counters`, read around each timed value and added
+    up by strategy, with the operations those values ran (a warm step's batch on every member
+    included: its operations open connections too)."""
+
+    def __init__(self, read: Callable[[], dict[str, int]], members: int, warm: int) -> None:
+        self.read, self.members, self.warm = read, members, warm
+        self.events: dict[str, dict[str, int]] = {}
+        self.ops: dict[str, int] = {}
+
+    def wrap(self, timed: Callable[[Strategy, int], int]) -> Callable[[Strategy, int], int]:
+        def counted(s: Strategy, n: int) -> int:
+            before = self.read()
+            elapsed = timed(s, n)
+            after = self.read()
+            events = self.events.setdefault(s.name, {})
+            for name, total in after.items():
+                if not isinstance(name, str) or isinstance(total, bool) or not isinstance(total, int):
+                    raise TypeError(f"counters() must give whole numbers by name, not {name!r}: {total!r}")
+                events[name] = events.get(name, 0) + total - before.get(name, 0)
+            self.ops[s.name] = self.ops.get(s.name, 0) + (n + self.warm) * self.members
+            return elapsed
+
+        return counted
+
+    def per_1000_ops(self, name: str) -> dict[str, float]:
+        ops = self.ops.get(name, 0)
+        if not ops:
+            return {}
+        return {event: 1000 * max(0, count) / ops for event, count in self.events.get(name, {}).items()}
 
 
 @dataclass

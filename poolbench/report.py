@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .result import Cell, Result
 from .stats import Summary, percentile, summarize_runs
@@ -30,6 +30,9 @@ class CellReport:
     gc_pause_ns_per_op: float | None
     """GC pause per operation: the same in every mode (totals grow with the pass's length)."""
     speedup: Speedup | None
+    per_1000_ops: dict[str, float] = field(default_factory=dict)
+    """Events the scenario counted itself (connections opened, say) per 1,000 operations: the
+    median over the processes that counted them."""
     python: str = ""
     """The label of the interpreter that measured the cell (:meth:`Result.python_of`)."""
     split: str = ""
@@ -81,9 +84,19 @@ def report_cell(
         gc_pause_max_ms=gc.pause_max_ns / 1e6 if gc else None,
         gc_pause_ns_per_op=gc.pause_total_ns / gc.ops if gc and gc.ops > 0 else None,
         speedup=found,
+        per_1000_ops=per_1000_ops(cell),
         python=python or cell.python,
         split=split_of(cell, partner, found) if found and partner and found.stability else "",
     )
+
+
+def per_1000_ops(cell: Cell) -> dict[str, float]:
+    """The median over processes of each event the scenario counted, per 1,000 operations."""
+    names = sorted({name for run in cell.runs for name in run.per_1000_ops})
+    return {
+        name: statistics.median(run.per_1000_ops[name] for run in cell.runs if name in run.per_1000_ops)
+        for name in names
+    }
 
 
 def split_of(cell: Cell, partner: Cell, s: Speedup) -> str:

@@ -10,6 +10,7 @@ field it reads (:class:`~poolbench.fields.Fields`). A worker's answer carries th
 
 Format history (``"format": "poolbench-result"``, ``"version"``; every older version still reads):
 
+- 5: events a scenario counts itself, per 1,000 operations (``Run.per_1000_ops``).
 - 4: async scenarios: ``Cell.concurrency`` (tasks on one event loop; absent in a threaded cell).
 - 3: counting processes of their own (``Cell.counts``), GC processes (``GcStats.processes``) and
   adaptive budgets (``min_processes``, ``max_processes`` in the settings).
@@ -54,6 +55,9 @@ class Run:
     peak_rss_bytes: int | None = None
     rss_added_bytes: int | None = None
     """Peak RSS of this strategy's GC pass, and what it added over the process's clean baseline."""
+    per_1000_ops: dict[str, float] = field(default_factory=dict)
+    """Events the scenario counts itself (:meth:`~poolbench.Scenario.counters`: connections its
+    server accepted, say) per 1,000 operations of this strategy's timed values (format 5)."""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -74,6 +78,7 @@ class Run:
             hit_rate=f.number(data, "hit_rate", at, optional=True),
             peak_rss_bytes=f.count(data, "peak_rss_bytes", at, optional=True),
             rss_added_bytes=f.count(data, "rss_added_bytes", at, optional=True),
+            per_1000_ops=f.rates(data, "per_1000_ops", at),
         )
 
 
@@ -344,7 +349,7 @@ class Cell:
 
 
 SCHEMA = "poolbench-result"
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """The newest format this poolbench writes (the history is at the top of this module)."""
 
 

@@ -139,6 +139,16 @@ class Scenario:
             for i in index:
                 slots[i] = None
 
+    def counters(self) -> dict[str, int]:
+        """Running totals of events outside Python's view (``{"connections": n}``: connections
+        the scenario's server accepted so far), or leave it undefined.
+
+        poolbench reads them before and after each timed value, on the worker's main thread,
+        and reports each per 1,000 operations of the strategy (``connections/1k ops``): 1,000
+        for a client that connects per request, about 0 for one that reuses its connections.
+        """
+        return {}
+
     def pool_options(self, strategy: str, threads: int) -> dict[str, Any]:
         """Options for the pool built for ``strategy``; the defaults keep every object in use.
 
@@ -177,9 +187,11 @@ class Scenario:
                         f"{name}.{method}() is async def but use() is not: an async scenario has an "
                         "async def use() (or run())"
                     )
-        for method in ("reset", "accept", "fingerprint", "pool_options"):
+        for method in ("reset", "accept", "fingerprint", "pool_options", "counters"):
             if inspect.iscoroutinefunction(getattr(cls, method)):
-                return f"{name}.{method}() cannot be async def: pools call it without awaiting"
+                return (
+                    f"{name}.{method}() cannot be async def: poolbench and its pools call it without awaiting"
+                )
         return None
 
     def timed(self) -> Callable[[int, Callable[[], Any], Callable[[Any], None] | None], Any]:

@@ -76,6 +76,10 @@ class AsyncHttpClient(Scenario):
     def fingerprint(self, session: Any) -> Any:
         return type(session).__name__
 
+    def counters(self) -> dict[str, int]:
+        """The connections the server accepted: reported per 1,000 requests."""
+        return {"connections": self.server.accepted()}
+
     def pool_options(self, strategy: str, threads: int) -> dict[str, Any]:
         if strategy == "aiohttp":
             return {"max_size": threads, "tls": self.client_tls, "timeout": self.params["timeout"]}

@@ -108,6 +108,10 @@ class HttpClient(Scenario):
     def fingerprint(self, conn: Any) -> Any:
         return type(conn).__name__  # a kept-alive connection carries no request state between uses
 
+    def counters(self) -> dict[str, int]:
+        """The connections the server accepted: reported per 1,000 requests."""
+        return {"connections": self.server.accepted()}
+
     def pool_options(self, strategy: str, threads: int) -> dict[str, Any]:
         client = self.params["client"]
         for other, plugin in _PLUGINS.items():

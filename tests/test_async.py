@@ -645,3 +645,46 @@ def test_an_awaited_put_is_awaited_in_every_operation(batch):
     scenario = AsyncSmall({"batch": batch})
     asyncio.run(scenario.run_async(8, get, put))
     assert len(returned) == 8 and all(buf[0] == 1 for buf in returned)
+
+
+class Opened(Scenario):
+    """Counts its new() calls in ``counters``: a connection opened per unpooled operation."""
+
+    name = "opened"
+
+    def setup(self):
+        self.opened = 0
+
+    def new(self):
+        self.opened += 1
+        return []
+
+    def use(self, obj):
+        pass
+
+    def counters(self):
+        return {"connections": self.opened}
+
+
+class AsyncOpened(Opened):
+    name = "async-opened"
+
+    async def use(self, obj):
+        await asyncio.sleep(0)
+
+
+@pytest.mark.parametrize("kind,members", [(Opened, 1), (Opened, 2), (AsyncOpened, 1), (AsyncOpened, 8)])
+def test_counted_events_are_per_1000_operations_of_the_strategy_warm_steps_included(kind, members):
+    scenario = kind()
+    scenario.setup()
+    _, figures = _figures(scenario, ["none", "sync"], members, detail=False)
+    # Every unpooled operation opened one, tasks' warm steps too (their operations are counted);
+    # the pool's objects were all made before its first value.
+    assert figures["none"].run.per_1000_ops == {"connections": 1000.0}
+    assert figures["sync"].run.per_1000_ops == {"connections": 0.0}
+
+
+def test_a_scenario_without_counters_reports_none():
+    scenario = AsyncSmall()
+    _, figures = _figures(scenario, ["none", "sync"], 2, detail=False)
+    assert figures["none"].run.per_1000_ops == {} and figures["sync"].run.per_1000_ops == {}

@@ -429,3 +429,31 @@ def test_the_http_server_starts_from_a_folder_holding_a_poolbench_package_of_its
         assert scenario.server.accepted() == 3
     finally:
         scenario.teardown()
+
+
+def test_connections_opened_per_1000_requests_are_a_figure_of_the_result_file(tmp_path):
+    out = tmp_path / "c.json"
+    run = ["run", "http-client", "-P", "none,sync", "-t", "1,2", "--quick", "-o", str(out)]
+    result = CliRunner().invoke(app, run)
+    assert result.exit_code == 0, result.output
+    cells = {(c["pool"], c["threads"]): c for c in json.loads(out.read_text())["cells"]}
+    for (pool, _threads), cell in cells.items():
+        rates = [r["per_1000_ops"]["connections"] for r in cell["runs"]]
+        # Every timed request of none connected (the server counted them); sync's connections
+        # were all opened before its values: none in them.
+        assert rates == [1000.0] * len(rates) if pool == "none" else rates == [0.0] * len(rates)
+    shown = CliRunner().invoke(app, ["show", str(out), "--format", "json"])
+    assert shown.exit_code == 0, shown.output
+    summary = {(c["pool"], c["threads"]): c["per_1000_ops"] for c in json.loads(shown.output)["cells"]}
+    assert summary == {
+        (p, t): {"connections": 1000.0 if p == "none" else 0.0} for p in ("none", "sync") for t in (1, 2)
+    }
+    csv = CliRunner().invoke(app, ["show", str(out), "--format", "csv"])
+    assert "connections=1000" in csv.output and "connections=0" in csv.output
+    markdown = CliRunner().invoke(app, ["show", str(out), "--format", "markdown"])
+    assert "connections/1k ops" in markdown.output
+    table = CliRunner().invoke(app, ["show", str(out)], terminal_width=200)
+    assert "/1k ops" in table.output
+    benchstat = CliRunner().invoke(app, ["show", str(out), "--format", "benchstat"])
+    assert benchstat.exit_code == 0, benchstat.output
+    assert "1 connections/op" in benchstat.output and "0 connections/op" in benchstat.output

@@ -17,7 +17,13 @@ from .conftest import DATA
 
 
 def sample() -> Result:
-    cell = Cell("s", "sync", 1, {"batch": 1}, runs=[Run(10, [1.0, 2.0], [3.0], [1.1, 1.2])])
+    cell = Cell(
+        "s",
+        "sync",
+        1,
+        {"batch": 1},
+        runs=[Run(10, [1.0, 2.0], [3.0], [1.1, 1.2], per_1000_ops={"connections": 2.5})],
+    )
     cell.gc = GcStats(100, [0, 0, 0], 0, 0)
     cell.allocs = AllocStats(100, 0, 0, 0)  # zero allocations: a real result, kept as is
     return Result({"python_version": "3.11"}, {"mode": "quick"}, [cell], complete=True)
@@ -29,6 +35,7 @@ def test_round_trip_keeps_raw_values_and_zeros(tmp_path):
     loaded = storage.load(path)
     assert loaded.cells[0].runs[0].values == [1.0, 2.0]
     assert loaded.cells[0].allocs.allocations == 0
+    assert loaded.cells[0].runs[0].per_1000_ops == {"connections": 2.5}
     assert loaded.complete
 
 
@@ -93,7 +100,7 @@ def test_seeds_partners_memory_and_warnings_survive_a_round_trip(tmp_path):
         ("[1, 2]", "expected a JSON object"),
         ('{"hello": 1}', "not a poolbench result file"),
         ('{"version": "1.0", "benchmarks": []}', "is a pyperf file"),
-        ('{"format": "poolbench-result", "version": 99}', "version 99; this poolbench reads up to 4"),
+        ('{"format": "poolbench-result", "version": 99}', "version 99; this poolbench reads up to 5"),
         ('{"format": "poolbench-result", "version": 1}', "missing 'cells'"),
         (
             '{"format": "poolbench-result", "version": 1, "metadata": {}, "config": {}, "complete": true, '
@@ -110,6 +117,24 @@ def test_seeds_partners_memory_and_warnings_survive_a_round_trip(tmp_path):
 def test_bad_files_give_one_clear_error(tmp_path, text, message):
     path = tmp_path / "bad.json"
     path.write_text(text)
+    with pytest.raises(ResultFileError, match=message):
+        storage.load(path)
+
+
+@pytest.mark.parametrize(
+    "rates, message",
+    [
+        ('{"connections": -1}', "per_1000_ops.connections: must not be negative"),
+        ('{"connections": "many"}', "expected a number, found str"),
+        ('{"": 1}', "expected a short printable name"),
+        ("[1]", "per_1000_ops: expected an object"),
+    ],
+)
+def test_a_bad_counted_event_rate_names_its_field(tmp_path, rates, message):
+    doc = json.loads(storage.dumps(sample()))
+    doc["cells"][0]["runs"][0]["per_1000_ops"] = json.loads(rates)
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(doc))
     with pytest.raises(ResultFileError, match=message):
         storage.load(path)
 
@@ -132,7 +157,8 @@ def _mutations():
 def test_fuzzed_result_files_load_or_fail_with_a_result_file_error(tmp_path, data):
     doc = json.loads(storage.dumps(sample()))
     cell = doc["cells"][0]
-    target = data.draw(st.sampled_from([doc, cell, cell["runs"][0], cell["gc"], cell["allocs"]]))
+    run = cell["runs"][0]
+    target = data.draw(st.sampled_from([doc, cell, run, run["per_1000_ops"], cell["gc"], cell["allocs"]]))
     key = data.draw(st.sampled_from(sorted(target)))
     if data.draw(st.booleans()):
         del target[key]

@@ -24,8 +24,10 @@ CSV_COLUMNS = [
     "gc0_per_kop", "gc1_per_kop", "gc2_per_kop", "gc_pause_ms", "gc_pause_ns_per_op", "peak_rss_bytes",
     "rss_added_bytes", "peak_rss_reset", "hit_rate",
     "speedup", "speedup_ci_low", "speedup_ci_high", "verdict", "pool_waits", "pool_wait_ms",
-    "pool_timeouts", "concurrency",
+    "pool_timeouts", "concurrency", "per_1000_ops",
 ]  # fmt: skip
+"""``per_1000_ops`` holds the events a scenario counts itself, ``connections=1000`` (``;`` between
+several); the summarized JSON has them as an object."""
 
 
 def _num(x: float | int | None, digits: int = 4) -> str:
@@ -70,6 +72,7 @@ def row(r: CellReport) -> dict[str, str]:
         "pool_waits": _num(r.waits[0] if r.waits else None),
         "pool_wait_ms": _num(r.waits[1] if r.waits else None),
         "pool_timeouts": _num(r.waits[2] if r.waits else None),
+        "per_1000_ops": ";".join(f"{name}={_num(value)}" for name, value in r.per_1000_ops.items()),
     }
 
 
@@ -84,6 +87,7 @@ def to_csv(reports: Sequence[CellReport]) -> str:
 
 def to_markdown(result: Result, reports: Sequence[CellReport]) -> str:
     several = len(result.pythons) > 1
+    events = sorted({name for r in reports for name in r.per_1000_ops})
     lines = [
         f"### poolbench: {len(reports)} cells",
         "",
@@ -91,19 +95,23 @@ def to_markdown(result: Result, reports: Sequence[CellReport]) -> str:
         + ("" if result.complete else " · **incomplete**"),
         "",
         "| scenario | params |" + (" python |" if several else "") + " threads | pool | time/op | allocs/op "
-        "| B/op | GC/1k ops (0/1/2) | speedup [95% CI] | verdict |",
-        "|---|---|" + ("---|" if several else "") + "--:|---|--:|--:|--:|--:|--:|---|",
+        "| B/op | GC/1k ops (0/1/2) | speedup [95% CI] | verdict |"
+        + "".join(f" {e}/1k ops |" for e in events),
+        "|---|---|" + ("---|" if several else "") + "--:|---|--:|--:|--:|--:|--:|---|" + "--:|" * len(events),
     ]
     for r in reports:
         c = r.cell
         head = f"| {c.scenario} | {format_params(c.params)} |" + (f" {r.python} |" if several else "")
         if c.status != "ok":
-            lines.append(f"{head} {_members(c)} | {c.pool} | {c.status}: {c.error} | | | | | |")
+            lines.append(
+                f"{head} {_members(c)} | {c.pool} | {c.status}: {c.error} | | | | | |" + " |" * len(events)
+            )
             continue
         lines.append(
             f"{head} {_members(c)} | {c.pool} | {fmt.time_ci(r)} "
             f"| {fmt.count(r.allocs_per_op)} | {fmt.size(r.bytes_per_op)} | {fmt.gc_rates(r)} "
             f"| {fmt.speedup(r)} | {fmt.verdict(r)} |"
+            + "".join(f" {fmt.count(r.per_1000_ops.get(e))} |" for e in events)
         )
     return "\n".join(lines) + "\n"
 
@@ -117,6 +125,8 @@ def to_summary_json(result: Result, reports: Sequence[CellReport]) -> str:
         for key, value in fields.items():
             if key in ("scenario", "pool", "params", "python", "status", "verdict"):
                 typed[key] = value or None
+            elif key == "per_1000_ops":
+                typed[key] = r.per_1000_ops or None
             elif value == "":
                 typed[key] = None
             elif key == "peak_rss_reset":
@@ -182,6 +192,8 @@ def to_benchstat(result: Result) -> str:
                 extra += f"  {size:.0f} B/op"
             if allocs is not None:
                 extra += f"  {allocs:.2f} allocs/op"
+            for event, rate in run.per_1000_ops.items():  # Go's b.ReportMetric(n, "connections/op")
+                extra += f"  {rate / 1000:.4g} {event.replace(' ', '-')}/op"
             for value in run.values:
                 lines.append(f"{name}  {run.loops * cell.members}  {value:.2f} ns/op{extra}")
     return "\n".join(lines) + "\n"

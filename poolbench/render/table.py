@@ -87,6 +87,11 @@ def scenario_table(title: str, rows: list[CellReport], *, pythons: bool = False,
             )
     if waits:
         table.add_column("pool waits\nn / time / timeouts", justify="right", no_wrap=True)
+    # What the scenario counts itself (connections opened per 1,000 requests) is its own figure:
+    # kept at every width a verdict fits in.
+    events = sorted({name for r in rows for name in r.per_1000_ops}) if width >= NARROW else []
+    for name in events:
+        table.add_column(f"{escape(name)}\n/1k ops", justify="right", no_wrap=True)
     previous: tuple[str, int] | None = None
     for r in rows:
         c = r.cell
@@ -119,6 +124,7 @@ def scenario_table(title: str, rows: list[CellReport], *, pythons: bool = False,
             *(value for name, value in shown.items() if name not in left_out),
             Text(fmt.verdict(r), style=_VERDICT_STYLE[verdict]) if verdict else Text(""),
             *([fmt.waits(r)] if waits else []),
+            *(fmt.count(r.per_1000_ops.get(name)) for name in events),
         )
     return table
 
