@@ -25,15 +25,17 @@ Allocations are counted in processes of their own (:func:`poolbench.counting.cou
 from __future__ import annotations
 
 import functools
+import threading
 import time
+from array import array
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from .gcpass import gc_pass
 from .protocol import REFERENCE, StrategyFigures
-from .result import GcStats, MemoryStats, Run
-from .scenario import Scenario
+from .result import WAIT_SAMPLE, Acquire, GcStats, MemoryStats, Run
+from .scenario import Scenario, awaits
 from .settings import Settings
 from .strategies import Strategy
 from .timing import MIN_TASK_LOOPS, Clock, Members, calibrate, reference_work, team_for
@@ -123,6 +125,12 @@ def _measure(
                                     functools.partial(timed_reference, ref_loops), loops, threads, settings,
                                     clock)  # fmt: skip
 
+    seen = {
+        s.name: observe(s, bound[s.name], run, team, loops[s.name] * settings.values, clock)
+        for s in strategies
+        if settings.observe and s.pool is not None
+    }
+
     latency: dict[str, list[float]] = {s.name: [] for s in strategies}
     passes: dict[str, _GcPass] = {s.name: _GcPass() for s in strategies}
     if detail:
@@ -148,6 +156,7 @@ def _measure(
                 peak_rss_bytes=passes[s.name].peak_bytes,
                 rss_added_bytes=passes[s.name].added_bytes,
                 per_1000_ops=tally.per_1000_ops(s.name) if tally else {},
+                acquire=seen.get(s.name),
             ),
             latency=latency[s.name],
             gc=passes[s.name].gc,
@@ -189,6 +198,93 @@ def _interleaved(
                 reference.append(timed_reference() / (ref_loops * threads))
             round_ns = max(round_ns, clock() - started)
     return taken, reference
+
+
+def observe(
+    s: Strategy, pairs: list[tuple[Any, Any]], run: Any, team: Members, n: int, clock: Clock
+) -> Acquire:
+    """A size sweep's observed pass: ``n`` operations a member with every get and put timed.
+
+    Each member's get is wrapped (the call to its return is the acquire wait; its return starts
+    the hold) and its put (the call ends the hold); objects out are counted under a lock, for
+    the peak. The wrappers cost three clock reads and a lock an operation, which is why this is a
+    pass of its own: the timed values, and so the throughput, never pay for them.
+    """
+    assert s.pool is not None
+    members = team.size
+    waits = [array("q") for _ in range(members)]
+    held = [0] * members
+    out = [0, 0]  # in use now, the peak
+    lock = threading.Lock()
+
+    def wrapped(index: int) -> tuple[Any, Any]:
+        get, put = pairs[index]
+        record = waits[index].append
+
+        def took(started: int) -> None:
+            now = clock()
+            record(now - started)
+            held[index] -= now
+            with lock:
+                out[0] += 1
+                if out[0] > out[1]:
+                    out[1] = out[0]
+
+        def giving() -> None:
+            held[index] += clock()
+            with lock:
+                out[0] -= 1
+
+        if awaits(get):
+
+            async def aget() -> Any:
+                started = clock()
+                obj = await get()
+                took(started)
+                return obj
+
+            observed_get: Any = aget
+        else:
+
+            def sget() -> Any:
+                started = clock()
+                obj = get()
+                took(started)
+                return obj
+
+            observed_get = sget
+        if put is not None and awaits(put):
+
+            async def aput(obj: Any) -> None:
+                giving()
+                await put(obj)
+
+            return observed_get, aput
+
+        def sput(obj: Any) -> None:
+            giving()
+            put(obj)
+
+        return observed_get, sput
+
+    observed = [wrapped(index) for index in range(members)]
+    elapsed = team.run(lambda index: run(n, *observed[index]))
+    found = sorted(w for member in waits for w in member)
+    ops = len(found)
+    if len(found) > WAIT_SAMPLE:
+        last = len(found) - 1
+        found = [found[round(i * last / (WAIT_SAMPLE - 1))] for i in range(WAIT_SAMPLE)]
+    stats = s.pool.stats()
+    return Acquire(
+        ops=ops,
+        seconds=elapsed / 1e9,
+        waits_ns=[float(w) for w in found],
+        wait_max_ns=float(found[-1]) if found else 0.0,
+        held_ns=sum(held) / ops if ops else 0.0,
+        peak_in_use=out[1],
+        created=stats.misses,
+        timeouts=stats.timeouts,
+    )
 
 
 class _Tally:

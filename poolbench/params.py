@@ -118,6 +118,11 @@ def resolve(
     return params
 
 
+SIZE_PARAM = "max_size"
+"""The cell parameter that holds a pool's size in a size sweep (``poolbench size``): the option
+every pool that makes callers wait takes, mapped by each to its own terms."""
+
+
 def format_params(params: Mapping[str, Any]) -> str:
     """``k=v;k=v`` in key order: the form CSV and cell labels use."""
     return ";".join(f"{k}={params[k]}" for k in sorted(params))

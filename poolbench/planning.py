@@ -12,7 +12,7 @@ from typing import Any
 from .errors import UsageError
 from .fields import MAX_CONCURRENCY
 from .loading import ScenarioRef
-from .params import format_params, resolve
+from .params import SIZE_PARAM, format_params, resolve
 from .pools import STRATEGIES, plugins
 from .scenario import Scenario
 
@@ -116,6 +116,18 @@ def plan(
                 else:
                     groups.extend(Group(ref, params, t, pools_) for t in threads_)
     return groups
+
+
+def sized_groups(groups: Sequence[Group], sizes: Sequence[int]) -> list[Group]:
+    """A size sweep's groups: each pool of each group at each size, alone (no ``none``: a size is
+    a pool's), sizes interleaved pool by pool so a slow minute falls on every size of a pool."""
+    return [
+        dataclasses.replace(g, params={**g.params, SIZE_PARAM: size}, pools=(pool,))
+        for g in groups
+        for size in sizes
+        for pool in g.pools
+        if pool != "none"
+    ]
 
 
 def under(groups: Sequence[Group], pythons: Sequence[str]) -> list[Group]:

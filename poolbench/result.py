@@ -10,7 +10,8 @@ field it reads (:class:`~poolbench.fields.Fields`). A worker's answer carries th
 
 Format history (``"format": "poolbench-result"``, ``"version"``; every older version still reads):
 
-- 5: events a scenario counts itself, per 1,000 operations (``Run.per_1000_ops``).
+- 5: events a scenario counts itself, per 1,000 operations (``Run.per_1000_ops``); a size
+  sweep's observed pass (``Run.acquire``) and its config (``"command": "size"``).
 - 4: async scenarios: ``Cell.concurrency`` (tasks on one event loop; absent in a threaded cell).
 - 3: counting processes of their own (``Cell.counts``), GC processes (``GcStats.processes``) and
   adaptive budgets (``min_processes``, ``max_processes`` in the settings).
@@ -29,6 +30,50 @@ from . import env
 from .errors import ResultFileError
 from .fields import MAX_CONCURRENCY, MAX_COUNT, Fields
 from .params import format_params
+
+
+@dataclass
+class Acquire:
+    """The observed pass of a size sweep (``poolbench size``) in one process: every get and put of
+    the pool timed by the harness, after the timed values (which it never slows down)."""
+
+    ops: int
+    """Gets observed."""
+    seconds: float
+    """Wall time of the pass: ``ops / seconds`` is the arrival rate of Little's law."""
+    waits_ns: list[float]
+    """Acquire waits (a get's call to its return), sorted; at most :data:`WAIT_SAMPLE` of them,
+    every n-th of the sorted waits where there were more (its quantiles are theirs)."""
+    wait_max_ns: float
+    held_ns: float
+    """Mean time an object was out, from its get's return to its put."""
+    peak_in_use: int
+    created: int
+    """Objects the pool created in this process (connections opened)."""
+    timeouts: int
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, f: Fields, data: Any, at: str) -> Acquire:
+        waits = f.numbers(data, "waits_ns", at)
+        if len(waits) > WAIT_SAMPLE:
+            raise f.fail(f"{at}.waits_ns", f"more than {WAIT_SAMPLE} waits")
+        return cls(
+            ops=f.count(data, "ops", at),
+            seconds=f.number(data, "seconds", at),
+            waits_ns=waits,
+            wait_max_ns=f.number(data, "wait_max_ns", at),
+            held_ns=f.number(data, "held_ns", at),
+            peak_in_use=f.count(data, "peak_in_use", at),
+            created=f.count(data, "created", at),
+            timeouts=f.count(data, "timeouts", at),
+        )
+
+
+WAIT_SAMPLE = 2000
+"""The most acquire waits one process keeps (:class:`Acquire`)."""
 
 
 @dataclass
@@ -58,12 +103,18 @@ class Run:
     per_1000_ops: dict[str, float] = field(default_factory=dict)
     """Events the scenario counts itself (:meth:`~poolbench.Scenario.counters`: connections its
     server accepted, say) per 1,000 operations of this strategy's timed values (format 5)."""
+    acquire: Acquire | None = None
+    """A size sweep's observed pass (format 5; ``None`` elsewhere)."""
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        if self.acquire is None:
+            del data["acquire"]  # only a size sweep's runs have one
+        return data
 
     @classmethod
     def from_json(cls, f: Fields, data: Any, at: str) -> Run:
+        acquire = f.get(data, "acquire", dict, at, optional=True)
         return cls(
             loops=f.count(data, "loops", at),
             values=f.numbers(data, "values", at),
@@ -79,6 +130,7 @@ class Run:
             peak_rss_bytes=f.count(data, "peak_rss_bytes", at, optional=True),
             rss_added_bytes=f.count(data, "rss_added_bytes", at, optional=True),
             per_1000_ops=f.rates(data, "per_1000_ops", at),
+            acquire=Acquire.from_json(f, acquire, f"{at}.acquire") if acquire is not None else None,
         )
 
 

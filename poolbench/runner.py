@@ -101,6 +101,8 @@ class _Pair:
 def _pairs_of(group: Group, cells: dict[str, Cell]) -> list[_Pair]:
     pooled = [p for p in group.pools if p != "none"]
     combos: list[tuple[str, ...]] = [("none", p) for p in pooled] or [("none",)]
+    if "none" not in group.pools:  # a size sweep's: one pool at one size, alone in its processes
+        combos = [(p,) for p in pooled]
     pairs = []
     for combo in combos:
         pair = _Pair(group, combo, cells)
@@ -110,12 +112,12 @@ def _pairs_of(group: Group, cells: dict[str, Cell]) -> list[_Pair]:
         if mine:
             first = mine[0]
             none_run = next(
-                (r for r in cells["none"].runs if r.partner == combo[-1] or len(combo) == 1), None
+                (r for r in cells[combo[0]].runs if r.partner == combo[-1] or len(combo) == 1), None
             )
             if none_run is not None and first.reference_loops:
                 pair.loops = {
                     combo[-1]: first.loops,
-                    "none": none_run.loops,
+                    combo[0]: none_run.loops,
                     REFERENCE: first.reference_loops,
                 }
         pair.finished = any(cells[p].status in ("failed", "skipped") for p in combo[1:] or combo)
@@ -323,7 +325,7 @@ def _fail(pair: _Pair, failure: WorkerFailure) -> None:
     """A failed process fails its pair's pooled cell, and ``none`` too unless another pair of the
     group measured it; no more processes are spent on the pair."""
     pair.finished = True
-    owners = [pair.pooled] if len(pair.pools) > 1 else ["none"]
+    owners = [pair.pooled] if len(pair.pools) > 1 else [pair.pools[0]]
     if len(pair.pools) > 1 and not pair.cells["none"].runs:
         owners.append("none")
     for pool in owners:
@@ -337,7 +339,7 @@ def _add(pair: _Pair, answer: Answer, seed: int) -> None:
     """Add one process's answer to the pair's cells: its runs get what only the parent knows (the
     ratios to ``none`` of the same process, the partner, the seed); GC totals and memory medians
     over the processes."""
-    base = answer.pools["none"].run.values
+    base = answer.pools["none"].run.values if "none" in answer.pools else []
     for pool in pair.pools:
         cell = pair.cells[pool]
         if cell.status in ("failed", "skipped") and pool != "none":
@@ -345,7 +347,7 @@ def _add(pair: _Pair, answer: Answer, seed: int) -> None:
         cell.status, cell.error = "ok", None  # none: another pair may have failed first
         mine = answer.pools[pool]
         run = mine.run
-        if pool != "none":
+        if pool != "none" and base:
             run.ratios = [b / v for b, v in zip(base, run.values, strict=False) if v > 0]
         run.layout_seed = seed
         run.partner = next((p for p in pair.pools if p != pool), None)

@@ -18,7 +18,7 @@ from . import __version__, env, storage
 from .discovery import Discovery, discover
 from .errors import Interrupted, ResultFileError, UsageError
 from .params import split_assignments
-from .planning import CONCURRENCY, THREADS, Group, plan, shard_of, under
+from .planning import CONCURRENCY, THREADS, Group, check_pools, plan, shard_of, sized_groups, under
 from .result import Cell, Result
 from .runner import ProgressCallback, measure_groups
 from .settings import MODES, SMOKE, Settings
@@ -51,6 +51,11 @@ class RunRequest:
     """The event loop of the async scenarios (``--loop``): ``asyncio`` or ``uvloop``."""
     command: str | None = None
     """The command line, as recorded in the result's metadata (the CLI passes ``sys.argv``)."""
+    sizes: Sequence[int] = ()
+    """A size sweep (``poolbench size``): each pool at each of these sizes, alone in its
+    processes, with the observed pass; empty for ``run``."""
+    max_wait_ns: float = 5e6
+    """A size sweep's wait target (``--max-wait``): recorded in the config for ``show``."""
 
     @property
     def pythons(self) -> tuple[str, ...]:
@@ -142,6 +147,8 @@ def run_session(
     names = list(request.scenarios) or found.builtins()
     selected = found.lookup(names)
     _check_members(request, selected)
+    if request.sizes:
+        request = _check_sizes(request, selected)
     infos, executables = _interpreters(request.pythons)
     groups = under(
         plan(
@@ -149,11 +156,15 @@ def run_session(
         ),
         list(executables),
     )
+    if request.sizes:
+        groups = sized_groups(groups, request.sizes)
     if request.shard is not None:
         groups = [groups[i] for i in shard_of(groups, request.shard)]
     settings = replace(
         SMOKE if request.mode == "smoke" else MODES[request.mode], loop=_check_loop(request.loop)
     )
+    if request.sizes:  # nothing counted: a sweep asks about waits and throughput, not allocations
+        settings = replace(settings, observe=True, count_processes=0)
     label = request.label or ("-".join(dict.fromkeys(names)) if request.scenarios else "builtins")
     path = request.out or storage.default_path(request.results_dir, label)
     planned = _Plan(request, groups, settings, executables, path, found)
@@ -186,6 +197,16 @@ def run_session(
             "scenario_dirs": [str(d) for d in request.scenario_dirs],
             "memory_limit": request.memory_limit,
             "layout_seed": request.layout_seed,
+            **(
+                {
+                    "command": "size",
+                    "sizes": list(request.sizes),
+                    "max_wait_ns": request.max_wait_ns,
+                    "pools": list(request.pools),
+                }
+                if request.sizes
+                else {}
+            ),
         },
     )
     return _measure_and_save(result, planned, on_progress, overwrite=request.force)
@@ -221,6 +242,8 @@ def resume_request(result: Result, request: RunRequest) -> RunRequest:
             layout_seed=int(config["layout_seed"]) if config.get("layout_seed") is not None else None,
             loop=str(config.get("loop", "asyncio")),
             command=request.command,
+            sizes=[int(n) for n in config.get("sizes") or []] if config.get("command") == "size" else (),
+            max_wait_ns=float(config.get("max_wait_ns", 5e6)),
         )
     except (KeyError, TypeError, ValueError, IndexError) as exc:
         raise ResultFileError(f"{path}: cannot resume, its config is incomplete ({exc})") from None
@@ -247,6 +270,43 @@ def resume_request(result: Result, request: RunRequest) -> RunRequest:
             "on the command line with --resume, if you trust them",
         )
     return resumed
+
+
+SIZE_THREADS = (4,)
+"""A size sweep's default ``--threads``."""
+SIZE_CONCURRENCY = (16,)
+"""A size sweep's default ``--concurrency``."""
+MAX_SIZE = 100_000
+
+
+def _check_sizes(request: RunRequest, selected: Sequence[tuple[Any, type[Any]]]) -> RunRequest:
+    """A size sweep's request, checked: one scenario, sizes from 1, pools that have a size (they
+    take ``max_size``); the sweep's own defaults for threads and tasks."""
+    from .sizing import sized
+
+    if len(selected) != 1:
+        raise UsageError("size sweeps one scenario at a time", hint="poolbench size SCENARIO --pool bounded")
+    bad = [n for n in request.sizes if not 1 <= n <= MAX_SIZE]
+    if bad:
+        raise UsageError(
+            f"bad pool size {bad[0]}", hint=f"--sizes takes sizes from 1 to {MAX_SIZE:,}, e.g. 1,2,4,8"
+        )
+    asynchronous = selected[0][1].is_async()
+    pools = list(dict.fromkeys(request.pools))
+    check_pools(pools)
+    unsized = [p for p in pools if not sized(p, asynchronous)]
+    if unsized:
+        raise UsageError(
+            f"pool {unsized[0]} has no size to sweep: it never makes callers wait",
+            hint="size takes pools with a max_size: bounded, or a plugin's (sqlalchemy, psycopg, asyncpg, ...)",
+        )
+    return replace(
+        request,
+        pools=tuple(pools),
+        sizes=tuple(dict.fromkeys(request.sizes)),
+        threads=SIZE_THREADS if tuple(request.threads) == THREADS else request.threads,
+        concurrency=SIZE_CONCURRENCY if tuple(request.concurrency) == CONCURRENCY else request.concurrency,
+    )
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ class Settings:
     detail_processes: int = 1  # how many of a pair's processes run the latency and GC/memory passes
     value_seconds: float = 0.0  # fewer values (not under 8) where they would take longer (0: no cap)
     loop: str = "asyncio"  # the event loop of async scenarios (``--loop``): asyncio's own or uvloop
+    observe: bool = False  # a size sweep's observed pass: every get and put of a pool timed (Run.acquire)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .params import SIZE_PARAM
 from .pools import Pool, bound_of, create_pool
 from .scenario import Scenario, SkipScenario
 from .timing import call, resolve
@@ -52,6 +53,8 @@ def build_strategies(
             built.append(Strategy(name, scenario.new, None, None))
             continue
         options = {"reset": reset, "accept": accept, **scenario.pool_options(name, threads)}
+        if SIZE_PARAM in scenario.params:  # a size sweep's cell: the pool's size is the swept one
+            options[SIZE_PARAM] = scenario.params[SIZE_PARAM]
         pool = create_pool(name, scenario.new, asynchronous=asynchronous, **options)
         if inspect.iscoroutinefunction(scenario.new) and not inspect.iscoroutinefunction(pool.get):
             raise SkipScenario(

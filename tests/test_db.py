@@ -195,3 +195,33 @@ def test_a_scenario_skipped_in_every_cell_is_one_line_not_a_table(tmp_path, monk
     assert "bytes-buffer" in done.output and any(
         "│ sync" in line and "x [" in line for line in done.output.splitlines()
     )
+
+
+def _sweep(tmp_path, pools, sizes, threads=4, params=()):
+    request = RunRequest(scenarios=("db-connections",), pools=pools, threads=(threads,), params=params,
+                         mode="smoke", out=tmp_path / "size.json", timeout=120, sizes=sizes)  # fmt: skip
+    from poolbench.sizing import sweeps
+
+    return {s.pool: {r.size: r for r in s.rows} for s in sweeps(run_session(request).result, 5e6)}
+
+
+def test_a_size_sweep_on_sqlite_maps_max_size_to_each_pool_s_own_terms(tmp_path):
+    found = _sweep(tmp_path, ("bounded", "sqlalchemy"), (1, 2))
+    for pool, rows in found.items():
+        for n, row in rows.items():
+            assert row.status == "ok", (pool, row.error)
+            # The pool held to the swept size, whatever its own word for it (pool_size for SQLAlchemy).
+            assert row.peak_in_use == n and row.created == n, (pool, n, row)
+
+
+@needs_postgres
+def test_a_size_sweep_on_postgres_reports_a_size_the_server_refuses_in_its_row(tmp_path):
+    found = _sweep(
+        tmp_path, ("bounded", "sqlalchemy", "psycopg"), (1, 4, 100_000), params=(f"dsn={DSN}", "db=postgres")
+    )
+    for pool, rows in found.items():
+        assert rows[1].status == rows[4].status == "ok", (pool, rows[1].error, rows[4].error)
+        assert rows[4].peak_in_use == 4
+        refused = rows[100_000]
+        assert refused.status == "skipped"
+        assert refused.error.startswith("max_size=100000 is above what the server allows: max_connections ")

@@ -1,4 +1,4 @@
-"""poolbench's command line: ``poolbench run|compare|show|list|merge|plot|doctor|profile``."""
+"""poolbench's command line: ``poolbench run|size|compare|show|list|merge|plot|doctor|profile``."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from . import plot as _plot  # noqa: F401
 from . import profile as _profile  # noqa: F401
 from . import run as _run  # noqa: F401
 from . import show as _show  # noqa: F401
+from . import size as _size  # noqa: F401
 from ._app import app
 from ._streams import guard
 

@@ -357,6 +357,58 @@ def comparison_figure(comparison: Comparison) -> Any | None:
     return fig
 
 
+def size_figure(result: Result, reports: Sequence[CellReport]) -> Any | None:
+    """A size sweep: throughput and p99 acquire wait vs pool size, a line per pool; the
+    recommended size ringed, the wait target dashed."""
+    from ..sizing import max_wait_of
+    from ..sizing import sweeps as size_sweeps
+
+    max_wait_ns = max_wait_of(result)
+    found = [s for s in size_sweeps(result, max_wait_ns) if any(r.ops_per_sec for r in s.rows)]
+    if not found:
+        return None
+    plt = _pyplot()
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 7.5), sharex=True)
+    several = len({s.members for s in found}) > 1
+    for i, sweep in enumerate(found):
+        colour = PALETTE[i % len(PALETTE)]
+        label = f"{sweep.pool} ({sweep.members})" if several else sweep.pool
+        rows = [r for r in sweep.rows if r.ops_per_sec is not None]
+        xs = [r.size for r in rows]
+        top.plot(xs, [r.ops_per_sec for r in rows], marker="o", color=colour, label=label)
+        waited = [r for r in rows if r.wait_p99_ns is not None]
+        # A p99 of no wait at all sits at the axis floor (a log axis has no zero).
+        bottom.plot([r.size for r in waited], [max(r.wait_p99_ns or 0.0, 1e3) / 1e6 for r in waited],
+                    marker="o", color=colour, label=label)  # fmt: skip
+        chosen = next((r for r in rows if r.size == sweep.recommendation.size), None)
+        if chosen is not None:
+            top.plot([chosen.size], [chosen.ops_per_sec], marker="o", markersize=14, mfc="none", color=colour)
+            top.annotate(f"{sweep.pool}: {chosen.size}", (chosen.size, chosen.ops_per_sec or 0.0), fontsize=8,
+                         xytext=(6, -12), textcoords="offset points", color=colour)  # fmt: skip
+    bottom.axhline(
+        max_wait_ns / 1e6, color="#D55E00", ls="--", lw=1, label=f"--max-wait {max_wait_ns / 1e6:g} ms"
+    )
+    top.set_xscale("log", base=2)
+    ticks = sorted({r.size for sweep in found for r in sweep.rows})
+    bottom.set_xticks(ticks)
+    bottom.set_xticklabels([str(t) for t in ticks])
+    top.set_ylabel("operations per second (all members)")
+    top.set_ylim(bottom=0)
+    bottom.set_yscale("log")
+    bottom.set_ylabel("p99 acquire wait (ms, log scale)")
+    bottom.set_xlabel("pool size (max_size, log scale)")
+    for ax in (top, bottom):
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(title="pool", fontsize=8)
+    members = "tasks" if any(c.concurrency for c in result.cells) else "threads"
+    scenario = result.cells[0].scenario if result.cells else ""
+    shared = ", ".join(sorted({str(s.members) for s in found}))
+    fig.suptitle(f"How big should the pool be? {scenario}, {shared} {members}\n{where(result.metadata)}",
+                 fontsize=11)  # fmt: skip
+    fig.tight_layout()
+    return fig
+
+
 FIGURES = {
     "throughput": throughput_figure,
     "speedup": speedup_figure,
@@ -386,9 +438,12 @@ def save(fig: Any, stem: Path, formats: Sequence[str]) -> list[Path]:
 
 def plot_result(result: Result, out_dir: Path, prefix: str, formats: Sequence[str]) -> list[Path]:
     """Every figure the result has the data for, saved as ``<prefix>-<figure>.<format>``."""
+    from ..sizing import is_size_result
+
     reports = report(result)
     written = []
-    for name, make in FIGURES.items():
+    figures = {"size": size_figure} if is_size_result(result) else FIGURES
+    for name, make in figures.items():
         fig = make(result, reports)
         if fig is not None:
             if not result.complete:
