@@ -300,13 +300,15 @@ def _check_sizes(request: RunRequest, selected: Sequence[tuple[Any, type[Any]]])
             f"pool {unsized[0]} has no size to sweep: it never makes callers wait",
             hint="size takes pools with a max_size: bounded, or a plugin's (sqlalchemy, psycopg, asyncpg, ...)",
         )
-    return replace(
-        request,
-        pools=tuple(pools),
-        sizes=tuple(dict.fromkeys(request.sizes)),
-        threads=SIZE_THREADS if tuple(request.threads) == THREADS else request.threads,
-        concurrency=SIZE_CONCURRENCY if tuple(request.concurrency) == CONCURRENCY else request.concurrency,
-    )
+    # The list that does not apply keeps run's default, so the config reads back as a request
+    # that passes the same checks (``run --resume`` of an interrupted sweep).
+    threads, concurrency = request.threads, request.concurrency
+    if asynchronous:
+        concurrency = SIZE_CONCURRENCY if tuple(concurrency) == CONCURRENCY else concurrency
+    else:
+        threads = SIZE_THREADS if tuple(threads) == THREADS else threads
+    return replace(request, pools=tuple(pools), sizes=tuple(dict.fromkeys(request.sizes)), threads=threads,
+                   concurrency=concurrency)  # fmt: skip
 
 
 @dataclass(frozen=True)

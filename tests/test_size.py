@@ -149,3 +149,21 @@ def test_a_scenario_that_never_takes_from_the_pool_is_named_exit_2(tmp_path):
                   "-o", str(tmp_path / "a.json"))  # fmt: skip
     assert result.exit_code == 2, result.output
     assert "aloof never takes an object from the pool (bounded)" in result.output
+
+
+def test_an_interrupted_sweep_is_finished_by_run_resume(tmp_path):
+    out = tmp_path / "s.json"
+    result = size("hold", "--scenarios-dir", str(EXAMPLES), "-t", "2", "--sizes", "1,2", "-p", "hold_ms=1",
+                  "--quick", "-o", str(out))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    doc = json.loads(out.read_text())
+    doc["complete"] = False  # as an interrupted sweep leaves it: its last size not measured yet
+    last = doc["cells"][-1]
+    last.update(status="pending", runs=[], latency_ns=[], gc=None, memory=None, pool_stats=None)
+    out.write_text(json.dumps(doc))
+    resumed = CliRunner().invoke(app, ["run", "--resume", str(out), "--scenarios-dir", str(EXAMPLES)],
+                                 terminal_width=200)  # fmt: skip
+    assert resumed.exit_code == 0, resumed.output
+    assert "recommended size 2" in resumed.output
+    saved = storage.load(out)
+    assert saved.complete and all(c.status == "ok" and c.runs[0].acquire for c in saved.cells)

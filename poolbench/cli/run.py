@@ -170,9 +170,17 @@ def run(
     for problem in outcome.discovery.problems:
         warn(f"scenario file {problem.source} did not load: {problem.error}")
     result = outcome.result
-    from ..render.table import print_result
+    from ..sizing import is_size_result
 
-    print_result(console, result, report(result))
+    if is_size_result(result):  # a resumed size sweep reads as `poolbench size` prints it
+        from ..render.sizing import print_sweeps
+        from ..sizing import max_wait_of, sweeps
+
+        print_sweeps(console, result, sweeps(result, max_wait_of(result)), max_wait_of(result))
+    else:
+        from ..render.table import print_result
+
+        print_result(console, result, report(result))
     console.print(f"saved [bold]{plain(outcome.path)}[/]")
     if plot and any(c.status == "ok" for c in result.cells):
         from ..render.plots import plot_file
