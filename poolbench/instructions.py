@@ -153,7 +153,7 @@ class PerOp:
 
 def count_per_op(
     ref: ScenarioRef, params: dict[str, Any], strategies: Sequence[str], ops: tuple[int, int] = (1000, 3000),
-    *, python: str = sys.executable,
+    *, python: str = sys.executable, timeout: float = 600.0,
 ) -> list[PerOp]:  # fmt: skip
     """Each strategy's counts per operation, by difference of two counted processes."""
     low, high = ops
@@ -161,7 +161,17 @@ def count_per_op(
         raise UsageError(f"operation counts must grow: {low} then {high}")
     found = []
     for name in strategies:
-        first = count_process(ref, params, name, low, python=python)
-        second = count_process(ref, params, name, high, python=python)
-        found.append(PerOp(name, second.minus(first).per_op(high - low), ops))
+        first = count_process(ref, params, name, low, python=python, timeout=timeout)
+        second = count_process(ref, params, name, high, python=python, timeout=timeout)
+        per_op = second.minus(first).per_op(high - low)
+        # A count that does not grow with the operations (misses of a warm loop) can differ by a
+        # few in either direction between the two processes: below zero, it reads 0.
+        found.append(PerOp(name, Counts(*(max(0.0, getattr(per_op, e)) for e in EVENTS)), ops))
     return found
+
+
+def figures(counts: dict[str, float] | None) -> Counts | None:
+    """A cell's stored counts (:attr:`poolbench.result.Cell.instructions`) as :class:`Counts`."""
+    if not counts or any(e not in counts for e in EVENTS):
+        return None
+    return Counts(*(counts[e] for e in EVENTS))

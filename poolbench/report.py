@@ -10,6 +10,7 @@ import math
 import statistics
 from dataclasses import dataclass, field
 
+from .instructions import Counts, figures
 from .result import Cell, Result
 from .stats import Summary, percentile, summarize_runs
 from .verdict import FIXED, Looks, Speedup, looks_of, main_mode, speedup
@@ -30,6 +31,8 @@ class CellReport:
     gc_pause_ns_per_op: float | None
     """GC pause per operation: the same in every mode (totals grow with the pass's length)."""
     speedup: Speedup | None
+    instructions: Counts | None = None
+    """``run --instructions``: cachegrind's counts per operation (a single-thread cell's)."""
     per_1000_ops: dict[str, float] = field(default_factory=dict)
     """Events the scenario counted itself (connections opened, say) per 1,000 operations: the
     median over the processes that counted them."""
@@ -85,6 +88,7 @@ def report_cell(
         gc_pause_ns_per_op=gc.pause_total_ns / gc.ops if gc and gc.ops > 0 else None,
         speedup=found,
         per_1000_ops=per_1000_ops(cell),
+        instructions=figures(cell.instructions),
         python=python or cell.python,
         split=split_of(cell, partner, found) if found and partner and found.stability else "",
     )

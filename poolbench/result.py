@@ -11,7 +11,8 @@ field it reads (:class:`~poolbench.fields.Fields`). A worker's answer carries th
 Format history (``"format": "poolbench-result"``, ``"version"``; every older version still reads):
 
 - 5: events a scenario counts itself, per 1,000 operations (``Run.per_1000_ops``); a size
-  sweep's observed pass (``Run.acquire``) and its config (``"command": "size"``).
+  sweep's observed pass (``Run.acquire``) and its config (``"command": "size"``); instructions and
+  simulated cache misses per op (``Cell.instructions``).
 - 4: async scenarios: ``Cell.concurrency`` (tasks on one event loop; absent in a threaded cell).
 - 3: counting processes of their own (``Cell.counts``), GC processes (``GcStats.processes``) and
   adaptive budgets (``min_processes``, ``max_processes`` in the settings).
@@ -264,6 +265,9 @@ class Cell:
     concurrency: int = 0
     """Tasks on one event loop sharing the pool (an async scenario's cell, format 4); 0 in a
     threaded cell."""
+    instructions: dict[str, float] | None = None
+    """``run --instructions``: cachegrind's events per operation (``Ir``, ``I1mr``, ... ``DLmw``),
+    counted under Valgrind (:mod:`poolbench.instructions`, format 5); single-thread cells only."""
 
     @property
     def key(self) -> tuple[str, str, int, str, str, int]:
@@ -358,6 +362,7 @@ class Cell:
             "counts": [k.to_json() for k in self.counts],
             **({"python": self.python} if self.python else {}),
             **({"concurrency": self.concurrency} if self.concurrency else {}),
+            **({"instructions": self.instructions} if self.instructions else {}),
         }
 
     @classmethod
@@ -395,6 +400,7 @@ class Cell:
             memory=_optional(MemoryStats, f, data, "memory", where),
             warnings=f.strings(data, "warnings", where),
             counts=[Count.from_json(f, k, f"{where}.counts[{i}]") for i, k in enumerate(counts)],
+            instructions=f.rates(data, "instructions", where) or None,
             python=f.get(data, "python", str, where, optional=True) or "",
             concurrency=concurrency,
         )

@@ -56,6 +56,8 @@ class RunRequest:
     processes, with the observed pass; empty for ``run``."""
     max_wait_ns: float = 5e6
     """A size sweep's wait target (``--max-wait``): recorded in the config for ``show``."""
+    instructions: bool = False
+    """``run --instructions``: also count each single-thread cell under Valgrind."""
 
     @property
     def pythons(self) -> tuple[str, ...]:
@@ -149,6 +151,10 @@ def run_session(
     _check_members(request, selected)
     if request.sizes:
         request = _check_sizes(request, selected)
+    if request.instructions:
+        from .instructions import valgrind
+
+        valgrind()  # missing: one line, exit 2, before anything is measured
     infos, executables = _interpreters(request.pythons)
     groups = under(
         plan(
@@ -197,6 +203,7 @@ def run_session(
             "scenario_dirs": [str(d) for d in request.scenario_dirs],
             "memory_limit": request.memory_limit,
             "layout_seed": request.layout_seed,
+            **({"instructions": True} if request.instructions else {}),
             **(
                 {
                     "command": "size",
@@ -242,6 +249,7 @@ def resume_request(result: Result, request: RunRequest) -> RunRequest:
             layout_seed=int(config["layout_seed"]) if config.get("layout_seed") is not None else None,
             loop=str(config.get("loop", "asyncio")),
             command=request.command,
+            instructions=bool(config.get("instructions", False)),
             sizes=[int(n) for n in config.get("sizes") or []] if config.get("command") == "size" else (),
             max_wait_ns=float(config.get("max_wait_ns", 5e6)),
         )
@@ -311,6 +319,34 @@ def _check_sizes(request: RunRequest, selected: Sequence[tuple[Any, type[Any]]])
                    concurrency=concurrency)  # fmt: skip
 
 
+def count_instructions(
+    groups: Sequence[Group], result: Result, on_progress: ProgressCallback | None, save: Any, *,
+    python: str, timeout: float,
+) -> None:  # fmt: skip
+    """``run --instructions``: every strategy of each single-thread synchronous group counted
+    under Valgrind (:mod:`poolbench.instructions`), after the timed processes (nothing is timed
+    beside them). A count that fails is a warning on its cell; the timed figures stand."""
+    from .instructions import CountFailed, count_per_op
+
+    cells = {c.key: c for c in result.cells}
+    todo = [
+        (g, pool) for g in groups if g.threads == 1 and not g.concurrency and not g.python for pool in g.pools
+    ]
+    for i, (group, pool) in enumerate(todo):
+        cell = cells.get(Cell(group.ref.name, pool, 1, dict(group.params)).key)
+        if cell is None or cell.status != "ok" or cell.instructions:
+            continue
+        if on_progress:
+            on_progress(i, len(todo), f"counting instructions: {cell.label}")
+        try:
+            (found,) = count_per_op(group.ref, group.params, [pool], python=python, timeout=timeout)
+        except CountFailed as exc:
+            cell.warnings.append(f"instructions not counted: {exc.message}")
+            continue
+        cell.instructions = found.counts.to_json()
+        save()
+
+
 @dataclass(frozen=True)
 class _Plan:
     """What a session measures and where it saves: the request as resolved."""
@@ -341,6 +377,10 @@ def _measure_and_save(
                            on_progress=on_progress, on_cells=keep,
                            memory_limit=request.memory_limit, existing=list(result.cells),
                            layout_seed=request.layout_seed)  # fmt: skip
+            if request.instructions:
+                count_instructions(planned.groups, result, on_progress,
+                                   lambda: storage.save(result, path, overwrite=True, interim=True),
+                                   python=(request.pythons or (sys.executable,))[0], timeout=request.timeout)  # fmt: skip
         except KeyboardInterrupt:
             result.metadata["interrupted"] = True
             storage.save(result, path, overwrite=True)

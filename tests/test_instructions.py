@@ -106,3 +106,56 @@ def test_a_scenario_that_fails_or_is_async_is_one_line(tmp_path):
     ref, params = _ref("later", tmp_path)
     with pytest.raises(CountFailed, match="instruction counts take synchronous scenarios"):
         count_per_op(ref, params, ["none"], ops=(10, 20))
+
+
+@needs_valgrind
+def test_run_instructions_fills_a_column_every_export_and_a_gate_on_1_percent(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from poolbench.cli import app
+
+    out = tmp_path / "i.json"
+    run = ["run", "bytes-buffer", "-t", "1", "-P", "none,sync", "-p", "size=4KiB", "--quick", "--instructions",
+           "-o", str(out)]  # fmt: skip
+    result = CliRunner().invoke(app, run, terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "instr/op" in result.output
+    doc = json.loads(out.read_text())
+    ir = {c["pool"]: c["instructions"]["Ir"] for c in doc["cells"]}
+    assert ir["none"] > ir["sync"] > 0  # a fresh 4 KiB bytearray is zeroed; a reused one is not
+    csv = CliRunner().invoke(app, ["show", str(out), "--format", "csv"]).output
+    assert "instr_per_op" in csv.splitlines()[0]
+    assert "instr/op" in CliRunner().invoke(app, ["show", str(out), "--format", "benchstat"]).output
+    same = CliRunner().invoke(app, ["compare", str(out), str(out), "--metric", "instructions,cycles"])
+    assert same.exit_code == 0, same.output
+    for cell in doc["cells"]:
+        if cell["pool"] == "sync":
+            cell["instructions"]["Ir"] *= 1.02  # 2% more work an operation
+    worse = tmp_path / "worse.json"
+    worse.write_text(json.dumps(doc))
+    gated = CliRunner().invoke(app, ["compare", str(out), str(worse), "--metric", "instructions"])
+    assert gated.exit_code == 1, gated.output
+    assert "instructions" in gated.output
+
+
+def test_run_instructions_without_valgrind_is_one_line_exit_2(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from poolbench.cli import app
+
+    monkeypatch.setattr(instructions.shutil, "which", lambda name: None)
+    result = CliRunner().invoke(app, ["run", "bytes-buffer", "-t", "1", "--quick", "--instructions",
+                                      "-o", str(tmp_path / "x.json")])  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert "counting instructions needs Valgrind" in result.output
+    assert not (tmp_path / "x.json").exists()  # refused before anything was measured
+
+
+def test_a_difference_below_zero_reads_0_so_every_reader_accepts_the_file(monkeypatch):
+    totals = iter([Counts(100.0, 5.0, 0, 0, 0, 0, 0, 0, 0), Counts(300.0, 4.0, 0, 0, 0, 0, 0, 0, 0)])
+    monkeypatch.setattr(instructions, "count_process", lambda *a, **k: next(totals))
+    ((ref, _cls),) = discover(()).lookup(["bytes-buffer"])
+    (found,) = count_per_op(ref, {}, ["none"], ops=(10, 20))
+    assert found.counts.Ir == 20.0 and found.counts.I1mr == 0.0  # 4 - 5 misses over 10 operations

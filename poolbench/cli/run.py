@@ -113,6 +113,14 @@ def run(
             "--shard", help="K/N: run only slice K of N of the matrix (combine with `poolbench merge`)."
         ),
     ] = None,
+    instructions: Annotated[
+        bool,
+        typer.Option(
+            "--instructions",
+            help="Also count instructions and simulated cache misses per op of each single-thread cell "
+            "under Valgrind (after the timed processes).",
+        ),
+    ] = False,
     layout_seed: Annotated[
         int | None,
         typer.Option(
@@ -139,6 +147,7 @@ def run(
         or quick
         or rigorous
         or layout_seed is not None
+        or instructions
     ):
         raise UsageError(
             "--resume takes the matrix, mode and output file from the result file",
@@ -163,6 +172,7 @@ def run(
         memory_limit=_memory_limit(memory_limit),
         resume=resume,
         layout_seed=layout_seed,
+        instructions=instructions,
         command=" ".join(["poolbench", *sys.argv[1:]]),
     )
     with progress_bar() as on_progress:

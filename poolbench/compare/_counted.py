@@ -6,6 +6,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Mapping, Sequence
 
+from ..instructions import figures
 from ..result import Cell
 from ._model import MetricChange, Threshold
 
@@ -63,6 +64,10 @@ def counted_changes(b: Cell, c: Cell, metrics: Sequence[str],
     }
     (gb, rb), (gcand, rc) = _gc_rate(b), _gc_rate(c)
     counted["gc"] = (gb, gcand, max(rb, rc))
+    # Counted under Valgrind (run --instructions): one exact figure a cell, the same in every count.
+    ib, ic = figures(b.instructions), figures(c.instructions)
+    counted["instructions"] = ([ib.Ir] if ib else [], [ic.Ir] if ic else [], 0.0)
+    counted["cycles"] = ([ib.est_cycles] if ib else [], [ic.est_cycles] if ic else [], 0.0)
     return [
         compare_counts(metric, bv, cv, thresholds[metric], resolution)
         for metric, (bv, cv, resolution) in counted.items()

@@ -15,7 +15,7 @@ ALPHA = 0.05
 MIN_PROCESSES = 3
 """With fewer than 3 worker processes a side, the spread between processes is not known well
 enough to call a difference (files from ``--quick`` before format 2 had 2)."""
-METRICS = ("time", "speedup", "allocs", "bytes", "gc")
+METRICS = ("time", "speedup", "allocs", "bytes", "gc", "instructions", "cycles")
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,8 @@ DEFAULT_THRESHOLDS: dict[str, Threshold] = {
     "allocs": Threshold(0.5, False),
     "bytes": Threshold(0.05, True),
     "gc": Threshold(0.25, True, floor=0.25),
+    "instructions": Threshold(0.01, True),
+    "cycles": Threshold(0.01, True),
 }
 """Chosen with ``benchmarks/gate.py`` (figures in the README): time and speedup at 10% kept A/A
 false alarms at most 1 in 20 on this machine; allocs at 0.5 per op catches one extra allocation

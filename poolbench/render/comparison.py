@@ -12,7 +12,15 @@ from rich.text import Text
 from ..compare import Comparison, MetricChange
 from . import format as fmt
 
-_UNITS = {"time": "ns/op", "speedup": "x", "allocs": "allocs/op", "bytes": "B/op", "gc": "GC/1k ops"}
+_UNITS = {
+    "time": "ns/op",
+    "speedup": "x",
+    "allocs": "allocs/op",
+    "bytes": "B/op",
+    "gc": "GC/1k ops",
+    "instructions": "instr/op",
+    "cycles": "est. cycles/op",
+}
 
 
 def value(metric: str, x: float | None) -> str:

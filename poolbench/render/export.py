@@ -24,7 +24,8 @@ CSV_COLUMNS = [
     "gc0_per_kop", "gc1_per_kop", "gc2_per_kop", "gc_pause_ms", "gc_pause_ns_per_op", "peak_rss_bytes",
     "rss_added_bytes", "peak_rss_reset", "hit_rate",
     "speedup", "speedup_ci_low", "speedup_ci_high", "verdict", "pool_waits", "pool_wait_ms",
-    "pool_timeouts", "concurrency", "per_1000_ops",
+    "pool_timeouts", "concurrency", "per_1000_ops", "instr_per_op", "l1_miss_per_op", "ll_miss_per_op",
+    "est_cycles_per_op",
 ]  # fmt: skip
 """``per_1000_ops`` holds the events a scenario counts itself, ``connections=1000`` (``;`` between
 several); the summarized JSON has them as an object."""
@@ -73,6 +74,10 @@ def row(r: CellReport) -> dict[str, str]:
         "pool_wait_ms": _num(r.waits[1] if r.waits else None),
         "pool_timeouts": _num(r.waits[2] if r.waits else None),
         "per_1000_ops": ";".join(f"{name}={_num(value)}" for name, value in r.per_1000_ops.items()),
+        "instr_per_op": _num(r.instructions.Ir if r.instructions else None, 6),
+        "l1_miss_per_op": _num(r.instructions.l1_misses if r.instructions else None),
+        "ll_miss_per_op": _num(r.instructions.ll_misses if r.instructions else None),
+        "est_cycles_per_op": _num(r.instructions.est_cycles if r.instructions else None, 6),
     }
 
 
@@ -194,6 +199,8 @@ def to_benchstat(result: Result) -> str:
                 extra += f"  {allocs:.2f} allocs/op"
             for event, rate in run.per_1000_ops.items():  # Go's b.ReportMetric(n, "connections/op")
                 extra += f"  {rate / 1000:.4g} {event.replace(' ', '-')}/op"
+            if cell.instructions:
+                extra += f"  {cell.instructions['Ir']:.1f} instr/op"
             for value in run.values:
                 lines.append(f"{name}  {run.loops * cell.members}  {value:.2f} ns/op{extra}")
     return "\n".join(lines) + "\n"
@@ -235,6 +242,10 @@ def to_pyperf(result: Result) -> str:
             )
         if runs:
             benchmarks.append(pyperf.Benchmark(runs))
+        if cell.instructions and cell.instructions.get("Ir", 0) > 0:
+            meta = {**common, "name": f"{name}/instructions", "unit": "integer", "loops": 1}
+            counted = [pyperf.Run([cell.instructions["Ir"]], metadata=meta, collect_metadata=False)]
+            benchmarks.append(pyperf.Benchmark(counted))
         allocs = [k.allocs_per_op for k in cell.counted]
         if allocs and all(a > 0 for a in allocs):
             alloc_meta = {**common, "name": f"{name}/allocs", "unit": "integer", "loops": 1}

@@ -92,6 +92,11 @@ def scenario_table(title: str, rows: list[CellReport], *, pythons: bool = False,
     events = sorted({name for r in rows for name in r.per_1000_ops}) if width >= NARROW else []
     for name in events:
         table.add_column(f"{escape(name)}\n/1k ops", justify="right", no_wrap=True)
+    # Counted under Valgrind (run --instructions): a pooled row shows its change against none's.
+    counted = any(r.instructions for r in rows)
+    unpooled = {(r.python, r.cell.members): r.instructions for r in rows if r.cell.pool == "none"}
+    if counted:
+        table.add_column("instr/op\n(vs none)", justify="right", no_wrap=True)
     previous: tuple[str, int] | None = None
     for r in rows:
         c = r.cell
@@ -125,6 +130,7 @@ def scenario_table(title: str, rows: list[CellReport], *, pythons: bool = False,
             Text(fmt.verdict(r), style=_VERDICT_STYLE[verdict]) if verdict else Text(""),
             *([fmt.waits(r)] if waits else []),
             *(fmt.count(r.per_1000_ops.get(name)) for name in events),
+            *([fmt.instructions(r.instructions, unpooled.get((r.python, c.members)))] if counted else []),
         )
     return table
 
