@@ -688,3 +688,15 @@ def test_a_scenario_without_counters_reports_none():
     scenario = AsyncSmall()
     _, figures = _figures(scenario, ["none", "sync"], 2, detail=False)
     assert figures["none"].run.per_1000_ops == {} and figures["sync"].run.per_1000_ops == {}
+
+
+def test_an_async_counters_is_refused_in_one_line():
+    class Eager(Opened):
+        name = "eager"
+
+        async def counters(self):
+            return {"connections": 0}
+
+    assert Eager.not_runnable() == (
+        "Eager.counters() cannot be async def: poolbench and its pools call it without awaiting"
+    )
