@@ -16,7 +16,6 @@ mean time an object is held is the number of objects the load keeps busy.
 from __future__ import annotations
 
 import math
-import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -89,13 +88,12 @@ class PoolSweep:
 
 
 def row_of(cell: Cell) -> SizeRow:
+    from .report import report_cell
+
     size = int(cell.params[SIZE_PARAM])
-    runs = [r for r in cell.runs if r.values]
     seen = [r.acquire for r in cell.runs if r.acquire is not None]
-    ops_per_sec = None
-    if cell.status == "ok" and runs:
-        median_ns = statistics.median(statistics.median(r.values) for r in runs)
-        ops_per_sec = 1e9 / median_ns if median_ns > 0 else None
+    # What `run` reports: the median of the per-process medians of ns per op, as operations a second.
+    ops_per_sec = report_cell(cell).ops_per_sec if cell.status == "ok" else None
     waits = [w for a in seen for w in a.waits_ns]
     gets = sum(a.ops for a in seen)
     held = sum(a.held_ns * a.ops for a in seen)
@@ -205,15 +203,13 @@ def sized(pool: str, asynchronous: bool) -> bool:
     """Whether ``pool`` has a size to sweep: its factory takes ``max_size``."""
     import inspect
 
-    from .pools import ASYNC_STRATEGIES, STRATEGIES, plugins
+    from .pools import factory_of
 
-    factory = (ASYNC_STRATEGIES.get(pool) if asynchronous else None) or STRATEGIES.get(pool)
-    if factory is None:
-        factory = plugins()[0].get(pool)
+    factory = factory_of(pool, asynchronous=asynchronous)
     if factory is None:
         return False
     try:
-        return "max_size" in inspect.signature(factory).parameters
+        return SIZE_PARAM in inspect.signature(factory).parameters
     except (TypeError, ValueError):
         return False
 

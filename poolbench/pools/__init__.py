@@ -65,12 +65,16 @@ def plugins() -> tuple[dict[str, Any], list[tuple[str, str]]]:
     return found, problems
 
 
-def create_pool(strategy: str, new: Any, *, asynchronous: bool = False, **options: Any) -> Pool[Any]:
-    """Build the pool registered as ``strategy`` (:data:`STRATEGIES`, then pool plugins); for
-    async code (``asynchronous``), :data:`ASYNC_STRATEGIES` first."""
+def factory_of(strategy: str, *, asynchronous: bool = False) -> Any:
+    """The factory registered as ``strategy`` (:data:`STRATEGIES`, then pool plugins; for async
+    code, :data:`ASYNC_STRATEGIES` first), or ``None``."""
     factory: Any = (ASYNC_STRATEGIES.get(strategy) if asynchronous else None) or STRATEGIES.get(strategy)
-    if factory is None:
-        factory = plugins()[0].get(strategy)
+    return factory if factory is not None else plugins()[0].get(strategy)
+
+
+def create_pool(strategy: str, new: Any, *, asynchronous: bool = False, **options: Any) -> Pool[Any]:
+    """Build the pool registered as ``strategy`` (:func:`factory_of`)."""
+    factory = factory_of(strategy, asynchronous=asynchronous)
     if factory is None:
         known = ", ".join([*STRATEGIES, *plugins()[0]])
         raise ValueError(f"unknown pool strategy {strategy!r} (known: {known})")
@@ -99,6 +103,7 @@ __all__ = [
     "bound_of",
     "checked",
     "create_pool",
+    "factory_of",
     "fingerprint",
     "max_len",
     "plugins",

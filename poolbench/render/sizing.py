@@ -19,30 +19,33 @@ def _count(value: int | None) -> str:
     return "-" if value is None else f"{value:,}"
 
 
-def _cells(r: SizeRow) -> list[str]:
-    if r.status != "ok":
-        return [f"{r.status}: {r.error or 'not measured yet'}"]
-    return [
-        fmt.rate(r.ops_per_sec),
-        fmt.duration(r.wait_p50_ns),
-        fmt.duration(r.wait_p99_ns),
-        fmt.duration(r.wait_max_ns),
-        _count(r.timeouts),
-        _count(r.peak_in_use),
-        _count(r.created),
-        fmt.duration(r.hold_ns),
-        "-" if r.busy is None else f"{r.busy:.1f}",
-    ]
+def _cells(r: SizeRow) -> dict[str, str]:
+    return {
+        "ops/s": fmt.rate(r.ops_per_sec),
+        "wait p50": fmt.duration(r.wait_p50_ns),
+        "wait p99": fmt.duration(r.wait_p99_ns),
+        "wait max": fmt.duration(r.wait_max_ns),
+        "timeouts": _count(r.timeouts),
+        "peak\nin use": _count(r.peak_in_use),
+        "created": _count(r.created),
+        "held\n(mean)": fmt.duration(r.hold_ns),
+        "in use\n(Little)": "-" if r.busy is None else f"{r.busy:.1f}",
+    }
 
 
 _COLUMNS = ("size", "ops/s", "wait p50", "wait p99", "wait max", "timeouts", "peak\nin use", "created",
             "held\n(mean)", "in use\n(Little)")  # fmt: skip
+WIDE = 110
+"""Terminal columns that fit every column of a sweep's table; narrower, the recommendation's
+figures (throughput, p50 and p99 waits, objects in use) stay and the rest is left out."""
+_NARROW_OUT = frozenset({"wait max", "timeouts", "created", "held\n(mean)"})
 
 
 def print_sweeps(console: Console, result: Result, found: Sequence[PoolSweep], max_wait_ns: float) -> None:
     from .table import header
 
     console.print(header(result))
+    shown = [c for c in _COLUMNS if console.width >= WIDE or c not in _NARROW_OUT]
     for sweep in found:
         table = Table(
             title=f"{escape(sweep.pool)}  [dim]{sweep.members_label}[/]",
@@ -50,7 +53,7 @@ def print_sweeps(console: Console, result: Result, found: Sequence[PoolSweep], m
             header_style="bold",
             pad_edge=False,
         )
-        for name in _COLUMNS:
+        for name in shown:
             table.add_column(name, justify="right", no_wrap=True)
         chosen = sweep.recommendation.size
         for r in sweep.rows:
@@ -58,7 +61,12 @@ def print_sweeps(console: Console, result: Result, found: Sequence[PoolSweep], m
                 # The reason goes under the table: in a cell it would squeeze every column.
                 table.add_row(str(r.size), Text(r.status, style="red" if r.status == "failed" else "yellow"))
             else:
-                table.add_row(str(r.size), *_cells(r), style="bold green" if r.size == chosen else "")
+                cells = _cells(r)
+                table.add_row(
+                    str(r.size),
+                    *(cells[c] for c in shown[1:]),
+                    style="bold green" if r.size == chosen else "",
+                )
         console.print(table)
         for r in sweep.rows:
             if r.status != "ok":
@@ -76,6 +84,9 @@ def print_sweeps(console: Console, result: Result, found: Sequence[PoolSweep], m
             console.print(f"  {escape(rec.littles_law)}", highlight=False)
         for note in rec.notes:
             console.print(f"  [yellow]note:[/] {escape(note)}", highlight=False)
+    if len(shown) < len(_COLUMNS) and found:
+        console.print(f"[dim]{console.width} columns: wait max, timeouts, created and held left out (a wider "
+                      "terminal, or --format markdown, shows them)[/]")  # fmt: skip
 
 
 def to_json(found: Sequence[PoolSweep], max_wait_ns: float) -> dict[str, Any]:
@@ -130,8 +141,10 @@ def to_markdown(found: Sequence[PoolSweep], max_wait_ns: float) -> str:
             "|" + "--:|" * len(_COLUMNS),
         ]
         for r in s.rows:
-            values = _cells(r)
-            values += [""] * (len(_COLUMNS) - 1 - len(values))
+            if r.status == "ok":
+                values = list(_cells(r).values())
+            else:
+                values = [f"{r.status}: {r.error or 'not measured yet'}"] + [""] * (len(_COLUMNS) - 2)
             size = f"**{r.size}**" if r.size == rec.size else str(r.size)
             lines.append("| " + " | ".join([size, *values]) + " |")
         lines += [*(f"\nnote: {n}" for n in rec.notes), ""]

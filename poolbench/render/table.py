@@ -93,7 +93,7 @@ def scenario_table(title: str, rows: list[CellReport], *, pythons: bool = False,
     for name in events:
         table.add_column(f"{escape(name)}\n/1k ops", justify="right", no_wrap=True)
     # Counted under Valgrind (run --instructions): a pooled row shows its change against none's.
-    counted = any(r.instructions for r in rows)
+    counted = width >= NARROW and any(r.instructions for r in rows)
     unpooled = {(r.python, r.cell.members): r.instructions for r in rows if r.cell.pool == "none"}
     if counted:
         table.add_column("instr/op\n(vs none)", justify="right", no_wrap=True)
