@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from poolbench.discovery import discover
-from poolbench.instructions import Counts, count_per_op
+from poolbench.instructions import OPS, Counts, count_per_op
 
 SCENARIO = '''
 from poolbench import Scenario
@@ -61,7 +61,10 @@ def main() -> None:
     found = discover(())
     ((ref, cls),) = found.lookup(["bytes-buffer"])
     runs = [count_per_op(ref, cls.default_params(), ["none", "sync"]) for _ in range(args.repeats)]
-    print(f"bytes-buffer size=64KiB, {args.repeats} counts in fresh processes (ops 1,000 and 3,000 each)\n")
+    low, high = OPS
+    print(
+        f"bytes-buffer size=64KiB, {args.repeats} counts in fresh processes ({low} and {high} operations each)\n"
+    )
     print("| strategy | instr/op | L1 miss/op | LL miss/op | est. cycles/op |")
     print("|---|--:|--:|--:|--:|")
     for i, name in enumerate(("none", "sync")):

@@ -1,42 +1,156 @@
-"""The process ``poolbench.instructions`` counts under Valgrind: one strategy of one scenario,
-``ops`` operations after a warm-up, nothing else (``python -P -m poolbench._counted_child JOB``).
+"""The process ``poolbench.instructions`` counts under Valgrind's callgrind
+(``python -P -m poolbench._counted_child SWITCH``, in a folder of tasks, one or two at once).
 
-Everything but the ``ops`` operations is the same whatever ``ops`` is, so the difference of two
-counts is the operations' own (:func:`poolbench.instructions.count_per_op`).
+It starts, imports poolbench, and then forks one child a strategy, as ``poolbench.instructions``
+asks on its standard input: the child loads the scenario, sets it up, builds the strategy, warms it, and runs it twice, ``low`` then
+``high`` operations, with a marker before, between and after. The marker is ``os.getppid()``:
+callgrind, started with ``--dump-before=getppid``, writes the counts since the previous marker to
+a file of their own (``cg.<pid>.<n>``), so the two runs' counts are two files, and their difference
+over ``high - low`` operations is one operation's (the marker, the run's call and its loop set-up
+are in both).
+
+Every strategy starts from the same state, the parent's as it was after its imports (:func:`main`):
+what was counted before it (another scenario, another strategy) cannot move its count. Where the child can
+switch callgrind on and off (:mod:`poolbench._valgrind`), everything but the counted runs and a
+short run before them that warms the simulated caches goes uninstrumented, at a few times native
+speed instead of fifty or more.
+
+A strategy whose operations ran on more than one thread is counted again (Valgrind runs one thread
+at a time and switches between them as the machine's time allows, so its counts can differ a
+little between repeats: the spread is reported). Each child leaves ``<task>-<repeat>.json`` (which
+dumps hold its runs, or the error it raised); one that dies or hangs leaves nothing, and
+``poolbench.instructions`` says so.
 """
 
 from __future__ import annotations
 
+import gc
 import json
+import os
+import random
 import sys
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any, NoReturn
 
+from ._valgrind import START_INSTRUMENTATION, STOP_INSTRUMENTATION, Request, requests
 from .loading import ScenarioRef, load_ref
 from .strategies import build_strategies, close, fill
 from .timing import call
 
 WARM_OPS = 64
-"""Operations before the counted ones: a pool that has served, caches and specializations warm."""
+"""Operations before the counted ones, uninstrumented: a pool that has served, specializations made."""
+CACHE_WARM_OPS = 32
+"""Operations with the instrumentation on before the first marker: the simulated caches warm."""
+
+
+class _Marks:
+    """``os.getppid()`` calls, each of which ends a callgrind dump; the count says which file is which."""
+
+    def __init__(self) -> None:
+        self.made = 0
+
+    def mark(self) -> int:
+        os.getppid()
+        self.made += 1
+        return self.made
+
+
+def _same_randomness() -> None:
+    """The same "random" numbers and temporary names in every count: a random name of another
+    length or other characters costs other instructions wherever it goes (a temporary database's
+    path, opened every operation, moved its count by 0.3% between repeats)."""
+    random.seed(0)
+    sequence = getattr(tempfile, "_RandomNameSequence", None)
+    if sequence is not None:  # tempfile's names come from a Random of its own, seeded at random
+        names = sequence()
+        names._rng, names._rng_pid = random.Random(0), os.getpid()
+        tempfile._name_sequence = names  # type: ignore[attr-defined]
+
+
+def _strategy(task: dict[str, Any], switch: Request | None) -> dict[str, Any]:
+    """Count one strategy (in a forked child): which dumps hold its two runs."""
+    _same_randomness()
+    scenario = load_ref(ScenarioRef.from_json(task["scenario"]))(task["params"])
+    if scenario.is_async():
+        raise ValueError("instruction counts take synchronous scenarios")
+    call(scenario.setup)
+    batch: int = scenario.params["batch"]
+    low = max(batch, int(task["ops"][0]) // batch * batch)
+    high = max(low + batch, int(task["ops"][1]) // batch * batch)
+    (strategy,) = build_strategies(scenario, [task["strategy"]], 1)
+    fill(strategy, batch)
+    run = scenario.timed()
+    run(max(batch, WARM_OPS // batch * batch), strategy.get, strategy.put)
+    # The collector's count starts from nothing, so where its collections fall among the counted
+    # operations is the strategy's own doing.
+    gc.collect()
+    marks = _Marks()
+    if switch:
+        switch(START_INSTRUMENTATION)
+    run(max(batch, CACHE_WARM_OPS // batch * batch), strategy.get, strategy.put)
+    marks.mark()
+    run(low, strategy.get, strategy.put)
+    first = marks.mark()
+    run(high, strategy.get, strategy.put)
+    second = marks.mark()
+    threads = threading.active_count()
+    if switch:
+        switch(STOP_INSTRUMENTATION)
+    close([strategy])
+    call(scenario.teardown)
+    return {"dumps": [first, second], "marks": marks.made, "ops": [low, high], "threads": threads}
+
+
+def _child(record: bytes, switch: Request | None) -> NoReturn:
+    task, repeat = int(record[:8]), int(record[8:])
+    if task == IDLE:
+        os._exit(0)
+    # A scenario's own output is neither a result nor the parent's pipe.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+    threads = 1
+    try:
+        found = _strategy(json.loads(Path(f"task-{task:08d}.json").read_text()), switch)
+        threads = found["threads"]
+    except BaseException as exc:  # noqa: BLE001 - reported on the strategy's line
+        found = {"error": f"{type(exc).__name__}: {exc}"}
+    found["pid"] = os.getpid()
+    Path(f"{task:08d}-{repeat}.part").write_text(json.dumps(found))
+    Path(f"{task:08d}-{repeat}.part").rename(f"{task:08d}-{repeat}.json")
+    os._exit(AGAIN if threads > 1 and repeat == 0 else 0)
+
+
+RECORD = 16
+"""A request on the standard input: the task's number and the repeat's, eight digits each."""
+IDLE = 99_999_999
+"""The task of the first request, counted by nobody: its fork leaves behind what every later fork
+finds (the last pid and status), so the first real task starts from the same heap as the rest."""
+AGAIN = 10
+"""A child's exit status asking for a second count (its operations ran on several threads)."""
 
 
 def main(argv: list[str]) -> int:
-    job = json.loads(argv[1])
-    scenario = load_ref(ScenarioRef.from_json(job["scenario"]))(job["params"])
-    if scenario.is_async():
-        print("instruction counts take synchronous scenarios", file=sys.stderr)
-        return 2
-    call(scenario.setup)
-    try:
-        (strategy,) = build_strategies(scenario, [job["strategy"]], 1)
-        batch: int = scenario.params["batch"]
-        fill(strategy, batch)
-        run = scenario.timed()
-        warm = max(batch, WARM_OPS // batch * batch)
-        run(warm, strategy.get, strategy.put)
-        ops = max(batch, int(job["ops"]) // batch * batch)
-        run(ops, strategy.get, strategy.put)
-        close([strategy])
-    finally:
-        call(scenario.teardown)
+    """Serve requests from the standard input, in the folder of the tasks (``task-<k>.json``), one
+    at a time: fork, write the child's pid (8 bytes), wait, write its wait status (8 bytes).
+
+    The loop holds and reads nothing of the tasks (a child reads its own file) and every turn
+    leaves the same objects behind, so every child starts from the same heap, whatever else is
+    counted and in whatever order: its counts, even its simulated cache misses (which follow where
+    its objects lie), do not depend on the matrix around it. The arguments: SWITCH, 1 where the
+    instrumentation can be switched (``--instr-atstart=no``)."""
+    switch = requests() if argv[1] == "1" else None
+    record = bytearray(RECORD)
+    gc.collect()
+    while os.readv(0, [record]) == RECORD:
+        pid = os.fork()
+        if pid == 0:
+            _child(bytes(record), switch)
+        os.write(1, pid.to_bytes(8, "little"))
+        status = os.waitpid(pid, 0)[1]
+        os.write(1, status.to_bytes(8, "little", signed=True))
     return 0
 
 

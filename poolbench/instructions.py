@@ -17,17 +17,26 @@ invisible under it.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import os
+import platform
+import selectors
 import shutil
+import signal
+import statistics
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from ._valgrind import requests
+from .env import cpu_model
 from .errors import PoolbenchError, UsageError
 from .loading import ScenarioRef
 
@@ -36,6 +45,12 @@ EVENTS = ("Ir", "I1mr", "ILmr", "Dr", "D1mr", "DLmr", "Dw", "D1mw", "DLmw")
 L1_COST = 10
 LL_COST = 100
 """KCachegrind's cycle estimate: a first-level miss costs 10 cycles, a last-level miss 100."""
+MARKER = "getppid"
+"""The C library function whose calls separate a counted process's phases (``os.getppid()``; see
+``poolbench._counted_child``): callgrind dumps its counts before each."""
+CACHES = ("--I1=32768,8,64", "--D1=32768,8,64", "--LL=8388608,16,64")
+"""The simulated caches, fixed (size, ways, line): 32 KiB 8-way first level for instructions and
+data, an 8 MiB 16-way last level, 64-byte lines; so misses do not depend on the machine's own."""
 HASH_SEED = "0"
 """Every counted process hashes alike (PYTHONHASHSEED): dict and set layouts, and so the count."""
 
@@ -96,6 +111,32 @@ def valgrind() -> str:
     return found
 
 
+def counted_on(python: str = sys.executable) -> dict[str, str]:
+    """What a count depends on beyond the code: Valgrind's version, the interpreter's build, the C
+    library's version, and the processor's model and features (the C library picks its ``memset``
+    and ``memcpy`` by them, and Valgrind passes most of them through). Counts made where any of
+    these differ are not compared (``compare`` says so)."""
+    try:
+        version = subprocess.run([valgrind(), "--version"], capture_output=True, text=True, check=False)
+        tool = version.stdout.strip()
+    except (OSError, ValgrindMissing):
+        tool = "?"
+    build = subprocess.run(
+        [python, "-c", "import platform, sys; print(sys.version.split()[0], *platform.python_build(), sep=' ')"],
+        capture_output=True, text=True, check=False,
+    ).stdout.strip()  # fmt: skip
+    flags = ""
+    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8", errors="replace") as info:
+        flags = next((line.partition(":")[2] for line in info if line.startswith("flags")), "")
+    return {
+        "valgrind": tool,
+        "python": build or "?",
+        "libc": " ".join(platform.libc_ver()) or "?",
+        "cpu": cpu_model(),
+        "cpu_features": hashlib.sha256(" ".join(sorted(flags.split())).encode()).hexdigest()[:16],
+    }
+
+
 def parse(text: str) -> Counts:
     """The totals of a cachegrind output file (its ``events:`` and ``summary:`` lines)."""
     events: list[str] = []
@@ -105,69 +146,297 @@ def parse(text: str) -> Counts:
             events = line.split()[1:]
         elif line.startswith("summary:"):
             summary = line.split()[1:]
-    if not events or len(events) != len(summary):
+    if not events or not summary or len(events) < len(summary):
         raise CountFailed("cachegrind wrote no summary (was --cache-sim=yes given?)")
-    found = dict(zip(events, (float(v) for v in summary), strict=True))
+    # callgrind leaves out its summary's trailing zeros.
+    found = dict(zip(events, [float(v) for v in summary] + [0.0] * (len(events) - len(summary)), strict=True))
     missing = [e for e in EVENTS if e not in found]
     if missing:
         raise CountFailed(f"cachegrind counted no {', '.join(missing)} (was --cache-sim=yes given?)")
     return Counts(*(found[e] for e in EVENTS))
 
 
-def count_process(
-    ref: ScenarioRef, params: dict[str, Any], strategy: str, ops: int, *, python: str = sys.executable,
-    timeout: float = 600.0,
-) -> Counts:  # fmt: skip
-    """Totals of one counted child: the scenario set up, ``strategy`` built and warmed, ``ops``
-    operations run."""
-    tool = valgrind()
-    job = json.dumps({"scenario": ref.to_json(), "params": params, "strategy": strategy, "ops": ops})
-    with tempfile.TemporaryDirectory(prefix="poolbench-instr-") as tmp:
-        out = Path(tmp) / "cachegrind.out"
-        cmd = [tool, "--tool=cachegrind", "--cache-sim=yes", f"--cachegrind-out-file={out}",
-               python, "-P", "-m", "poolbench._counted_child", job]  # fmt: skip
-        env = {**os.environ, "PYTHONHASHSEED": HASH_SEED}  # pymalloc kept: it is what pooling saves work in
-        try:
-            done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, check=False)
-        except subprocess.TimeoutExpired:
-            raise CountFailed(
-                f"the counted process of {ref.name} pool={strategy} took over {timeout:g} s"
-            ) from None
-        if done.returncode != 0 or not out.exists():
-            lines = [line for line in done.stderr.splitlines() if line and not line.startswith("==")]
-            raise CountFailed(
-                f"the counted process of {ref.name} pool={strategy} failed: "
-                + (lines[-1] if lines else f"exit status {done.returncode}")
-            )
-        return parse(out.read_text())
+@dataclass(frozen=True)
+class Job:
+    """One scenario, with its parameters, and the strategies of it to count."""
+
+    ref: ScenarioRef
+    params: dict[str, Any]
+    strategies: tuple[str, ...]
+
+    def to_json(self, ops: tuple[int, int]) -> dict[str, Any]:
+        return {"scenario": self.ref.to_json(), "params": self.params, "strategies": list(self.strategies),
+                "ops": list(ops)}  # fmt: skip
 
 
 @dataclass(frozen=True)
 class PerOp:
-    """One strategy's figures per operation, and the operation counts they came from."""
+    """One strategy's figures per operation (the median of its counts), the operation counts they
+    came from, and how far its counts were apart (0 where there was one, or every one agreed)."""
 
     strategy: str
     counts: Counts
     ops: tuple[int, int]
+    repeats: int = 1
+    spread: float = 0.0
+    """(highest - lowest) / median instructions per op over the repeats."""
+
+    def to_json(self) -> dict[str, float]:
+        return {**self.counts.to_json(), "repeats": self.repeats, "spread": self.spread}
 
 
-def count_per_op(
-    ref: ScenarioRef, params: dict[str, Any], strategies: Sequence[str], ops: tuple[int, int] = (1000, 3000),
-    *, python: str = sys.executable, timeout: float = 600.0,
-) -> list[PerOp]:  # fmt: skip
-    """Each strategy's counts per operation, by difference of two counted processes."""
+OPS = (50, 150)
+"""The two runs of a strategy, in operations (rounded to whole batches): per op = their difference.
+Counted, not timed, so a few operations give the same figure every time; more only cost time."""
+
+
+def lanes_of() -> int:
+    """Strategies counted at once: one a core, at most two (a counted Python takes hundreds of MiB)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(2, cores))
+
+
+class CountInterrupted(KeyboardInterrupt):
+    """Ctrl-C while counting: the counted process is stopped; :attr:`found` holds what it finished."""
+
+    def __init__(self, found: list[dict[str, PerOp | str]]) -> None:
+        super().__init__()
+        self.found = found
+
+
+def count_jobs(
+    jobs: Sequence[Job], ops: tuple[int, int] = OPS, *, python: str = sys.executable, timeout: float = 600.0,
+    on_counted: Callable[[int], None] | None = None,
+) -> list[dict[str, PerOp | str]]:  # fmt: skip
+    """Each job's strategies counted per operation under callgrind (one process, a forked child a
+    strategy: ``poolbench._counted_child``): for each job, its strategies' figures by name, or the
+    one line saying why one was not counted. ``timeout`` is a strategy's; ``on_counted`` hears how
+    many strategies are done as they finish. Ctrl-C stops the process and raises
+    :class:`CountInterrupted` with the strategies it finished."""
+    tool = valgrind()
     low, high = ops
     if not 0 < low < high:
         raise UsageError(f"operation counts must grow: {low} then {high}")
-    found = []
-    for name in strategies:
-        first = count_process(ref, params, name, low, python=python, timeout=timeout)
-        second = count_process(ref, params, name, high, python=python, timeout=timeout)
-        per_op = second.minus(first).per_op(high - low)
-        # A count that does not grow with the operations (misses of a warm loop) can differ by a
-        # few in either direction between the two processes: below zero, it reads 0.
-        found.append(PerOp(name, Counts(*(max(0.0, getattr(per_op, e)) for e in EVENTS)), ops))
+    if not jobs:
+        return []
+    tasks = [(j, name) for j, job in enumerate(jobs) for name in job.strategies]
+    with tempfile.TemporaryDirectory(prefix="poolbench-instr-") as tmp:
+        folder = Path(tmp)
+        for k, (j, name) in enumerate(tasks):
+            (folder / f"task-{k:08d}.json").write_text(json.dumps({**jobs[j].to_json(ops), "strategy": name}))
+        # Where the child can switch callgrind on and off (client requests), its start-up, imports
+        # and setups run uninstrumented; elsewhere all of it is simulated: the same counts, slower.
+        switch = requests() is not None
+        cmd = [tool, "--tool=callgrind", "--cache-sim=yes", *CACHES, f"--dump-before={MARKER}",
+               f"--instr-atstart={'no' if switch else 'yes'}", f"--callgrind-out-file={folder / 'cg.%p'}",
+               python, "-P", "-m", "poolbench._counted_child", "1" if switch else "0"]  # fmt: skip
+        env = {**os.environ, "PYTHONHASHSEED": HASH_SEED}  # pymalloc kept: it is what pooling saves work in
+        served = _Served(len(tasks))
+        try:
+            _serve(cmd, env, folder, served, timeout, on_counted)
+        except KeyboardInterrupt:
+            served.stop("interrupted")
+            raise CountInterrupted(_read(jobs, tasks, folder, served)) from None
+        return _read(jobs, tasks, folder, served)
+
+
+class _Served:
+    """Where the counted processes stand: the requests still to make, and the tasks that left no
+    result, with why."""
+
+    def __init__(self, tasks: int) -> None:
+        self.todo = [(k, 0) for k in reversed(range(tasks))]
+        self.failed: dict[int, str] = {}
+        self.done = 0
+
+    def stop(self, why: str) -> None:
+        for k, _ in self.todo:
+            self.failed.setdefault(k, why)
+        self.todo.clear()
+
+
+@dataclass
+class _Lane:
+    """One counted process (a ``poolbench._counted_child``) and the task it is serving."""
+
+    process: subprocess.Popen[bytes]
+    log: Any
+    task: tuple[int, int] | None = None
+    child: int = 0
+    deadline: float = 0.0
+    answer: bytes = b""
+
+
+IDLE = 99_999_999
+"""``poolbench._counted_child.IDLE``: the first request, counted by nobody."""
+
+
+def _serve(
+    cmd: list[str], env: dict[str, str], folder: Path, served: _Served, timeout: float,
+    on_counted: Callable[[int], None] | None,
+) -> None:  # fmt: skip
+    """Hand the tasks to one counted process a lane, one at a time, and hear how each ended; a
+    child past ``timeout`` is killed, and its task says so. The processes are gone on return."""
+    lanes: list[_Lane] = []
+    try:
+        for _ in range(min(lanes_of(), len(served.todo))):
+            log = (folder / f"valgrind-{len(lanes)}.log").open("w+b")
+            process = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, env=env,
+                                       cwd=folder, start_new_session=True)  # fmt: skip
+            lanes.append(_Lane(process, log))
+            _ask(lanes[-1], (IDLE, 0), timeout)
+        with selectors.DefaultSelector() as selector:
+            for each in lanes:
+                assert each.process.stdout is not None
+                selector.register(each.process.stdout, selectors.EVENT_READ, each)
+            while selector.get_map():
+                for key, _ in selector.select(timeout=0.2):
+                    lane: _Lane = key.data
+                    chunk = os.read(key.fd, 16 - len(lane.answer))
+                    if not chunk:  # the counted process ended: its task, and what it would serve, go
+                        selector.unregister(key.fileobj)
+                        why = _failure(lane)
+                        if lane.task and lane.task[0] != IDLE:
+                            served.failed.setdefault(lane.task[0], why)
+                        if not selector.get_map():
+                            served.stop(why)
+                        continue
+                    lane.answer += chunk
+                    if len(lane.answer) >= 8 and not lane.child:
+                        lane.child = int.from_bytes(lane.answer[:8], "little")
+                    if len(lane.answer) == 16:
+                        k = _ended(
+                            lane, int.from_bytes(lane.answer[8:], "little", signed=True), folder, served
+                        )
+                        if k != IDLE:
+                            served.done += 1
+                            if on_counted:
+                                on_counted(served.done)
+                        if served.todo:
+                            _ask(lane, served.todo.pop(), timeout)
+                        else:
+                            selector.unregister(key.fileobj)
+                            _close(lane)
+                for lane in lanes:
+                    if lane.child and lane.task and time.monotonic() > lane.deadline:
+                        served.failed[lane.task[0]] = f"took over {timeout:g} s"
+                        with contextlib.suppress(ProcessLookupError):
+                            os.kill(lane.child, signal.SIGKILL)
+                        lane.deadline = float("inf")
+    finally:  # done, or Ctrl-C: no counted process left behind
+        for lane in lanes:
+            if lane.process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(lane.process.pid, signal.SIGKILL)
+            lane.process.wait()
+            lane.log.close()
+
+
+def _ask(lane: _Lane, task: tuple[int, int], timeout: float) -> None:
+    lane.task, lane.child, lane.answer = task, 0, b""
+    lane.deadline = time.monotonic() + timeout
+    assert lane.process.stdin is not None
+    lane.process.stdin.write(f"{task[0]:08d}{task[1]:08d}".encode())
+    lane.process.stdin.flush()
+
+
+def _close(lane: _Lane) -> None:
+    assert lane.process.stdin is not None
+    lane.process.stdin.close()  # the counted process's loop ends
+
+
+def _ended(lane: _Lane, status: int, folder: Path, served: _Served) -> int:
+    """A child's end: counted again if it asked (its operations ran on several threads), a line if it
+    died without a result. Which task it was."""
+    assert lane.task is not None
+    k, repeat = lane.task
+    code = os.waitstatus_to_exitcode(status)
+    if k == IDLE or k in served.failed:
+        return k
+    if code == AGAIN:
+        served.todo.append((k, repeat + 1))
+    elif not (folder / f"{k:08d}-{repeat}.json").exists():
+        how = f"signal {-code}" if code < 0 else f"exit status {code}"
+        served.failed[k] = f"the counted process died ({how})"
+    return k
+
+
+def _failure(lane: _Lane) -> str:
+    """Why a counted process ended before it was told to: the last line Valgrind or Python wrote."""
+    lane.process.wait()
+    lane.log.seek(0)
+    lines = [line for line in lane.log.read().decode(errors="replace").splitlines()
+             if line and not line.startswith(("==", "--"))]  # fmt: skip
+    return "the counted process failed: " + (lines[-1] if lines else f"exit status {lane.process.returncode}")
+
+
+AGAIN = 10
+"""``poolbench._counted_child.AGAIN``: a child's exit status asking for a second count."""
+
+
+def _read(
+    jobs: Sequence[Job], tasks: Sequence[tuple[int, str]], folder: Path, served: _Served
+) -> list[dict[str, PerOp | str]]:
+    """The counted tasks as figures per op (the median of their repeats), and the one line saying
+    why where a task was not counted."""
+    found: list[dict[str, PerOp | str]] = [{} for _ in jobs]
+    for k, (j, name) in enumerate(tasks):
+        label = f"{jobs[j].ref.name} pool={name}"
+        repeats: list[Counts] = []
+        span = (0, 0)
+        for path in sorted(folder.glob(f"{k:08d}-*.json")):
+            entry = json.loads(path.read_text())
+            if "error" in entry:
+                found[j][name] = f"{label}: {entry['error']}"
+                break
+            dumps = _dumps(folder, entry["pid"])
+            if len(dumps) != entry["marks"]:
+                # Something else called the marker: which file is which run cannot be told.
+                found[j][name] = (f"{label}: {len(dumps)} callgrind dumps for {entry['marks']} markers "
+                                  f"({MARKER}() called elsewhere)")  # fmt: skip
+                break
+            first, second = (dumps[n] for n in entry["dumps"])
+            n1, n2 = span = entry["ops"][0], entry["ops"][1]
+            per_op = second.minus(first).per_op(n2 - n1)
+            # A count that does not grow with the operations (misses of a warm loop) can differ by a
+            # few in either direction between the two runs: below zero, it reads 0.
+            repeats.append(Counts(*(max(0.0, getattr(per_op, e)) for e in EVENTS)))
+        if name in found[j]:
+            continue
+        if k in served.failed or not repeats:
+            found[j][name] = f"{label}: {served.failed.get(k, 'not counted')}"
+            continue
+        median = Counts(*(statistics.median(getattr(c, e) for c in repeats) for e in EVENTS))
+        irs = [c.Ir for c in repeats]
+        spread = (max(irs) - min(irs)) / median.Ir if median.Ir else 0.0
+        found[j][name] = PerOp(name, median, span, len(repeats), spread)
     return found
+
+
+def _dumps(folder: Path, pid: int) -> dict[int, Counts]:
+    """callgrind's files of one process by part number: ``cg.<pid>.N`` is the N-th marker's (the
+    counts since the one before)."""
+    parts: dict[int, Counts] = {}
+    for path in folder.glob(f"cg.{pid}.*"):
+        part = path.suffix[1:]
+        if part.isdigit():
+            parts[int(part)] = parse(path.read_text())
+    return parts
+
+
+def count_per_op(
+    ref: ScenarioRef, params: dict[str, Any], strategies: Sequence[str], ops: tuple[int, int] = OPS,
+    *, python: str = sys.executable, timeout: float = 600.0,
+) -> list[PerOp]:  # fmt: skip
+    """The strategies of one scenario counted per operation; :class:`CountFailed` if one was not."""
+    (found,) = count_jobs([Job(ref, params, tuple(strategies))], ops, python=python, timeout=timeout)
+    failed = [v for v in found.values() if isinstance(v, str)]
+    if failed:
+        raise CountFailed(f"not counted: {failed[0]}")
+    return [v for v in found.values() if isinstance(v, PerOp)]
 
 
 def figures(counts: dict[str, float] | None) -> Counts | None:

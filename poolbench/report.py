@@ -32,7 +32,9 @@ class CellReport:
     """GC pause per operation: the same in every mode (totals grow with the pass's length)."""
     speedup: Speedup | None
     instructions: Counts | None = None
-    """``run --instructions``: cachegrind's counts per operation (a single-thread cell's)."""
+    """``run --instructions``: callgrind's counts per operation (a single-thread cell's)."""
+    instructions_spread: float = 0.0
+    """(highest - lowest) / median instructions per op over the counts' repeats; 0 where they agreed."""
     per_1000_ops: dict[str, float] = field(default_factory=dict)
     """Events the scenario counted itself (connections opened, say) per 1,000 operations: the
     median over the processes that counted them."""
@@ -89,6 +91,7 @@ def report_cell(
         speedup=found,
         per_1000_ops=per_1000_ops(cell),
         instructions=figures(cell.instructions),
+        instructions_spread=float((cell.instructions or {}).get("spread", 0.0)),
         python=python or cell.python,
         split=split_of(cell, partner, found) if found and partner and found.stability else "",
     )

@@ -325,26 +325,45 @@ def count_instructions(
 ) -> None:  # fmt: skip
     """``run --instructions``: every strategy of each single-thread synchronous group counted
     under Valgrind (:mod:`poolbench.instructions`), after the timed processes (nothing is timed
-    beside them). A count that fails is a warning on its cell; the timed figures stand."""
-    from .instructions import CountFailed, count_per_op
+    beside them). A count that fails is a warning on its cell; the timed figures stand. Ctrl-C
+    keeps the counts finished before it."""
+    from .instructions import CountInterrupted, Job, PerOp, count_jobs, counted_on
 
     cells = {c.key: c for c in result.cells}
-    todo = [
-        (g, pool) for g in groups if g.threads == 1 and not g.concurrency and not g.python for pool in g.pools
-    ]
-    for i, (group, pool) in enumerate(todo):
-        cell = cells.get(Cell(group.ref.name, pool, 1, dict(group.params)).key)
-        if cell is None or cell.status != "ok" or cell.instructions:
+    jobs: list[tuple[Job, list[Cell]]] = []
+    for group in groups:
+        if group.threads != 1 or group.concurrency or group.python:
             continue
+        keys = (Cell(group.ref.name, pool, 1, dict(group.params)).key for pool in group.pools)
+        todo = [c for c in map(cells.get, keys) if c is not None and c.status == "ok" and not c.instructions]
+        if todo:
+            jobs.append((Job(group.ref, dict(group.params), tuple(c.pool for c in todo)), todo))
+    total = sum(len(todo) for _, todo in jobs)
+    if not total:
+        return
+
+    def counted(done: int) -> None:
         if on_progress:
-            on_progress(i, len(todo), f"counting instructions: {cell.label}")
-        try:
-            (found,) = count_per_op(group.ref, group.params, [pool], python=python, timeout=timeout)
-        except CountFailed as exc:
-            cell.warnings.append(f"instructions not counted: {exc.message}")
-            continue
-        cell.instructions = found.counts.to_json()
+            on_progress(min(done, total), total, "counting instructions under Valgrind")
+
+    def keep(found: list[dict[str, PerOp | str]], *, interrupted: bool = False) -> None:
+        for (_, todo), figures in zip(jobs, found, strict=True):
+            for cell in todo:
+                got = figures[cell.pool]
+                if not isinstance(got, str):
+                    cell.instructions = got.to_json()
+                elif not interrupted:  # an interrupted count is left for run --resume
+                    cell.warnings.append(f"instructions not counted: {got}")
         save()
+
+    counted(0)
+    result.metadata["instructions_counted_on"] = counted_on(python)
+    try:
+        found = count_jobs([job for job, _ in jobs], python=python, timeout=timeout, on_counted=counted)
+    except CountInterrupted as stop:
+        keep(stop.found, interrupted=True)
+        raise KeyboardInterrupt from None
+    keep(found)
 
 
 @dataclass(frozen=True)

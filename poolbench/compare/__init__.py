@@ -29,10 +29,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 from ..errors import UsageError
 from ..result import Result
-from ._counted import COUNT_DRIFT, compare_counts, counted_changes
+from ._counted import COUNT_DRIFT, VALGRIND, compare_counts, counted_changes, counted_elsewhere
 from ._matching import context, matched
 from ._model import (
     ALPHA,
@@ -85,9 +86,15 @@ def compare_results(
     single, normalize = context(base, cand, out, allow_incomplete=allow_incomplete, normalize=normalize)
     pairs = matched(base, cand, out, single=single, allow_missing=allow_missing)
     changes = sampled_changes(base, cand, pairs, out, metrics, normalize)
+    elsewhere = counted_elsewhere(base, cand, out)
     ratios = []
     for (b, c), sampled in zip(pairs, changes, strict=True):
-        cc = CellComparison(b, c, [*sampled, *counted_changes(b, c, metrics, thresholds)])
+        counted = counted_changes(b, c, metrics, thresholds)
+        if elsewhere:
+            counted = [
+                replace(m, regression=False, note=elsewhere) if m.metric in VALGRIND else m for m in counted
+            ]
+        cc = CellComparison(b, c, [*sampled, *counted])
         out.cells.append(cc)
         time = next((m for m in cc.changes if m.metric == "time"), None)
         if time is not None and time.ratio:

@@ -7,8 +7,8 @@ import statistics
 from collections.abc import Mapping, Sequence
 
 from ..instructions import figures
-from ..result import Cell
-from ._model import MetricChange, Threshold
+from ..result import Cell, Result
+from ._model import Comparison, MetricChange, Threshold
 
 COUNT_DRIFT = 0.0025
 """A count may move by 0.25% between identical runs however alike its processes are: sqlite's
@@ -41,7 +41,11 @@ def compare_counts(
     if noise:
         notes.append(f"processes disagree by {noise:.2g}")
     note = "; ".join(notes)
-    return MetricChange(metric, b, c, ratio, mark=mark, regression=delta > allowed, note=note)
+    # The smallest increase this gate fails, as a fraction: what a pass can vouch for.
+    detectable = allowed / abs(b) if b else None
+    return MetricChange(
+        metric, b, c, ratio, mark=mark, regression=delta > allowed, note=note, detectable=detectable
+    )
 
 
 def _gc_rate(cell: Cell) -> tuple[list[float], float]:
@@ -64,12 +68,39 @@ def counted_changes(b: Cell, c: Cell, metrics: Sequence[str],
     }
     (gb, rb), (gcand, rc) = _gc_rate(b), _gc_rate(c)
     counted["gc"] = (gb, gcand, max(rb, rc))
-    # Counted under Valgrind (run --instructions): one exact figure a cell, the same in every count.
+    # Counted under Valgrind (run --instructions): one figure a cell, the same in every count but
+    # where operations ran on several threads; there the spread of its repeats is the resolution.
     ib, ic = figures(b.instructions), figures(c.instructions)
-    counted["instructions"] = ([ib.Ir] if ib else [], [ic.Ir] if ic else [], 0.0)
-    counted["cycles"] = ([ib.est_cycles] if ib else [], [ic.est_cycles] if ic else [], 0.0)
+    spread = max((b.instructions or {}).get("spread", 0.0), (c.instructions or {}).get("spread", 0.0))
+    if ib and ic:
+        counted["instructions"] = ([ib.Ir], [ic.Ir], spread * max(ib.Ir, ic.Ir))
+        counted["cycles"] = ([ib.est_cycles], [ic.est_cycles], spread * max(ib.est_cycles, ic.est_cycles))
+    else:
+        counted["instructions"] = ([ib.Ir] if ib else [], [ic.Ir] if ic else [], 0.0)
+        counted["cycles"] = ([ib.est_cycles] if ib else [], [ic.est_cycles] if ic else [], 0.0)
     return [
         compare_counts(metric, bv, cv, thresholds[metric], resolution)
         for metric, (bv, cv, resolution) in counted.items()
         if metric in metrics and (bv or cv)
     ]
+
+
+VALGRIND = ("instructions", "cycles")
+"""The metrics counted under Valgrind, comparable only between counts made alike."""
+
+
+def counted_elsewhere(base: Result, cand: Result, out: Comparison) -> str:
+    """Why the two files' instruction counts cannot be compared (made with another Valgrind,
+    interpreter build, C library or processor), recorded as a warning; ``""`` where they can."""
+    b, c = base.metadata.get("instructions_counted_on"), cand.metadata.get("instructions_counted_on")
+    if not isinstance(b, dict) or not isinstance(c, dict):
+        return ""
+    differ = [key for key in sorted({*b, *c}) if b.get(key) != c.get(key)]
+    if not differ:
+        return ""
+    what = ", ".join(f"{key} {b.get(key, '?')} -> {c.get(key, '?')}" for key in differ)
+    out.warnings.append(
+        f"instructions counted on different set-ups ({what}): the C library and the interpreter run "
+        "other code there, so instructions and cycles are shown, not gated"
+    )
+    return "counted on another set-up: not gated"

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ResultFileError
+from ..instructions import figures
 from ..params import format_params
 from ..report import CellReport
 from ..result import Cell, Result
@@ -24,7 +25,7 @@ CSV_COLUMNS = [
     "gc0_per_kop", "gc1_per_kop", "gc2_per_kop", "gc_pause_ms", "gc_pause_ns_per_op", "peak_rss_bytes",
     "rss_added_bytes", "peak_rss_reset", "hit_rate",
     "speedup", "speedup_ci_low", "speedup_ci_high", "verdict", "pool_waits", "pool_wait_ms",
-    "pool_timeouts", "concurrency", "per_1000_ops", "instr_per_op", "l1_miss_per_op", "ll_miss_per_op",
+    "pool_timeouts", "concurrency", "per_1000_ops", "instr_per_op", "instr_spread", "l1_miss_per_op", "ll_miss_per_op",
     "est_cycles_per_op",
 ]  # fmt: skip
 """``per_1000_ops`` holds the events a scenario counts itself, ``connections=1000`` (``;`` between
@@ -75,6 +76,7 @@ def row(r: CellReport) -> dict[str, str]:
         "pool_timeouts": _num(r.waits[2] if r.waits else None),
         "per_1000_ops": ";".join(f"{name}={_num(value)}" for name, value in r.per_1000_ops.items()),
         "instr_per_op": _num(r.instructions.Ir if r.instructions else None, 6),
+        "instr_spread": _num(r.instructions_spread if r.instructions else None),
         "l1_miss_per_op": _num(r.instructions.l1_misses if r.instructions else None),
         "ll_miss_per_op": _num(r.instructions.ll_misses if r.instructions else None),
         "est_cycles_per_op": _num(r.instructions.est_cycles if r.instructions else None, 6),
@@ -93,6 +95,9 @@ def to_csv(reports: Sequence[CellReport]) -> str:
 def to_markdown(result: Result, reports: Sequence[CellReport]) -> str:
     several = len(result.pythons) > 1
     events = sorted({name for r in reports for name in r.per_1000_ops})
+    counted = any(r.instructions for r in reports)
+    unpooled = {(r.python, r.cell.scenario, format_params(r.cell.params), r.cell.members): r.instructions
+                for r in reports if r.cell.pool == "none"}  # fmt: skip
     lines = [
         f"### poolbench: {len(reports)} cells",
         "",
@@ -101,22 +106,37 @@ def to_markdown(result: Result, reports: Sequence[CellReport]) -> str:
         "",
         "| scenario | params |" + (" python |" if several else "") + " threads | pool | time/op | allocs/op "
         "| B/op | GC/1k ops (0/1/2) | speedup [95% CI] | verdict |"
-        + "".join(f" {e}/1k ops |" for e in events),
-        "|---|---|" + ("---|" if several else "") + "--:|---|--:|--:|--:|--:|--:|---|" + "--:|" * len(events),
+        + "".join(f" {e}/1k ops |" for e in events)
+        + (" instr/op (vs none) | est. cycles/op | LL miss/op |" if counted else ""),
+        "|---|---|"
+        + ("---|" if several else "")
+        + "--:|---|--:|--:|--:|--:|--:|---|"
+        + "--:|" * len(events)
+        + ("--:|--:|--:|" if counted else ""),
     ]
     for r in reports:
         c = r.cell
         head = f"| {c.scenario} | {format_params(c.params)} |" + (f" {r.python} |" if several else "")
         if c.status != "ok":
             lines.append(
-                f"{head} {_members(c)} | {c.pool} | {c.status}: {c.error} | | | | | |" + " |" * len(events)
+                f"{head} {_members(c)} | {c.pool} | {c.status}: {c.error} | | | | | |"
+                + " |" * len(events)
+                + (" | | |" if counted else "")
             )
             continue
+        mine = r.instructions
+        base = unpooled.get((r.python, c.scenario, format_params(c.params), c.members))
         lines.append(
             f"{head} {_members(c)} | {c.pool} | {fmt.time_ci(r)} "
             f"| {fmt.count(r.allocs_per_op)} | {fmt.size(r.bytes_per_op)} | {fmt.gc_rates(r)} "
             f"| {fmt.speedup(r)} | {fmt.verdict(r)} |"
             + "".join(f" {fmt.count(r.per_1000_ops.get(e))} |" for e in events)
+            + (
+                f" {fmt.instructions(mine, base, r.instructions_spread)} | {f'{mine.est_cycles:,.0f}' if mine else '-'} "
+                f"| {f'{mine.ll_misses:,.2f}' if mine else '-'} |"
+                if counted
+                else ""
+            )
         )
     return "\n".join(lines) + "\n"
 
@@ -199,8 +219,10 @@ def to_benchstat(result: Result) -> str:
                 extra += f"  {allocs:.2f} allocs/op"
             for event, rate in run.per_1000_ops.items():  # Go's b.ReportMetric(n, "connections/op")
                 extra += f"  {rate / 1000:.4g} {event.replace(' ', '-')}/op"
-            if cell.instructions:
-                extra += f"  {cell.instructions['Ir']:.1f} instr/op"
+            counts = figures(cell.instructions)
+            if counts:
+                extra += (f"  {counts.Ir:.1f} instr/op  {counts.est_cycles:.1f} est-cycles/op"
+                          f"  {counts.l1_misses:.3f} L1-miss/op  {counts.ll_misses:.3f} LL-miss/op")  # fmt: skip
             for value in run.values:
                 lines.append(f"{name}  {run.loops * cell.members}  {value:.2f} ns/op{extra}")
     return "\n".join(lines) + "\n"
@@ -242,10 +264,14 @@ def to_pyperf(result: Result) -> str:
             )
         if runs:
             benchmarks.append(pyperf.Benchmark(runs))
-        if cell.instructions and cell.instructions.get("Ir", 0) > 0:
-            meta = {**common, "name": f"{name}/instructions", "unit": "integer", "loops": 1}
-            counted = [pyperf.Run([cell.instructions["Ir"]], metadata=meta, collect_metadata=False)]
-            benchmarks.append(pyperf.Benchmark(counted))
+        counts = figures(cell.instructions)
+        for metric, value in (
+            (("instructions", counts.Ir), ("est-cycles", counts.est_cycles)) if counts else ()
+        ):
+            if value > 0:  # pyperf takes values above zero only
+                meta = {**common, "name": f"{name}/{metric}", "unit": "integer", "loops": 1}
+                counted = [pyperf.Run([value], metadata=meta, collect_metadata=False)]
+                benchmarks.append(pyperf.Benchmark(counted))
         allocs = [k.allocs_per_op for k in cell.counted]
         if allocs and all(a > 0 for a in allocs):
             alloc_meta = {**common, "name": f"{name}/allocs", "unit": "integer", "loops": 1}

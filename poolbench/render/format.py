@@ -148,11 +148,22 @@ def pause_per_op(r: CellReport) -> str:
     return "-" if r.gc_pause_ns_per_op is None else duration(r.gc_pause_ns_per_op)
 
 
-def instructions(mine: Any, base: Any) -> str:
-    """Instructions per op (``72.3k``), and for a pooled cell its change against none's (``-48%``)."""
+def instructions(mine: Any, base: Any, spread: float = 0.0) -> str:
+    """Instructions per op (``72.3k``), the spread of its repeats where they differed (``±0.2%``),
+    and for a pooled cell its change against none's (``-48%``)."""
     if mine is None:
         return "-"
     shown = f"{mine.Ir / 1e3:,.1f}k" if mine.Ir >= 1e4 else f"{mine.Ir:,.0f}"
+    if spread:
+        shown += f" ±{spread / 2:.1%}"
     if base is None or base is mine or not base.Ir:
         return shown
     return f"{shown} ({mine.Ir / base.Ir - 1:+.0%})"
+
+
+def cycles(mine: Any) -> str:
+    """Estimated cycles per op and last-level misses per op (``95.3k · 0.00``)."""
+    if mine is None:
+        return "-"
+    est = f"{mine.est_cycles / 1e3:,.1f}k" if mine.est_cycles >= 1e4 else f"{mine.est_cycles:,.0f}"
+    return f"{est} · {mine.ll_misses:,.2f}"

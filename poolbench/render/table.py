@@ -97,6 +97,10 @@ def scenario_table(title: str, rows: list[CellReport], *, pythons: bool = False,
     unpooled = {(r.python, r.cell.members): r.instructions for r in rows if r.cell.pool == "none"}
     if counted:
         table.add_column("instr/op\n(vs none)", justify="right", no_wrap=True)
+    # The simulated caches' side of it: beside the other details, at full width.
+    cycles = counted and width >= WIDE
+    if cycles:
+        table.add_column("est. cycles/op\nLL miss/op", justify="right", no_wrap=True)
     previous: tuple[str, int] | None = None
     for r in rows:
         c = r.cell
@@ -130,7 +134,12 @@ def scenario_table(title: str, rows: list[CellReport], *, pythons: bool = False,
             Text(fmt.verdict(r), style=_VERDICT_STYLE[verdict]) if verdict else Text(""),
             *([fmt.waits(r)] if waits else []),
             *(fmt.count(r.per_1000_ops.get(name)) for name in events),
-            *([fmt.instructions(r.instructions, unpooled.get((r.python, c.members)))] if counted else []),
+            *(
+                [fmt.instructions(r.instructions, unpooled.get((r.python, c.members)), r.instructions_spread)]
+                if counted
+                else []
+            ),
+            *([fmt.cycles(r.instructions)] if cycles else []),
         )
     return table
 

@@ -1,0 +1,141 @@
+"""How good is `poolbench compare --metric instructions` as a gate? False alarms on identical code
+and detection of small injected regressions, over the default matrix's single-thread cells.
+
+    python benchmarks/instructions_gate.py [--pairs 20] [--out-dir /tmp/poolbench-instr-gate]
+
+Runs pairs+1 plain results of `poolbench run --quick --instructions -t 1` over the four built-in
+scenarios (pools none,sync) plus the `gate-record` scenario of benchmarks/gate_scenarios, and
+2*pairs runs of `gate-record` alone with a regression injected: +2% instructions per op (a spin
+whose length is set once, from counts: 2% of the larger of gate-record's two cells, so neither
+cell gets less), or one extra allocation per op. Then, with the default threshold (1%):
+
+* A/A: plain run i against plain run i+1, over the 8 built-in cells;
+* injected: plain run i against plain run i+1 with its gate-record cells replaced by an injected
+  run's, over all 10 cells.
+
+Prints how many compares failed on instructions, how many injected cells were flagged, the
+injected change as counted, and the spread of the cells counted more than once (threads).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from poolbench import storage
+from poolbench.compare import compare_results
+from poolbench.discovery import discover
+from poolbench.instructions import count_per_op
+
+HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE))
+from gate import BUILTINS, GATE, injected, only  # noqa: E402
+
+METRICS = ("instructions",)
+
+
+def run(out: Path, inject: str, args: list[str], spins: int = 0) -> Path:
+    """One result file (kept: rerunning the script reuses what exists)."""
+    if not out.exists():
+        import subprocess
+
+        env = {**os.environ, "POOLBENCH_GATE_INJECT": inject, "POOLBENCH_GATE_SPINS": str(spins)}
+        cmd = [sys.executable, "-m", "poolbench", "run", *args, "-t", "1", "--quick", "--instructions",
+               "--scenarios-dir", str(HERE / "gate_scenarios"), "-o", str(out)]  # fmt: skip
+        subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL)
+    return out
+
+
+def spins_for_2_percent() -> int:
+    """The spin that adds 2% to the larger of gate-record's counted cells, from two counts."""
+    ((ref, cls),) = discover([HERE / "gate_scenarios"]).lookup([GATE])
+    probe = 200
+
+    def counted(spins: int) -> dict[str, float]:
+        os.environ["POOLBENCH_GATE_INJECT"] = "work" if spins else ""
+        os.environ["POOLBENCH_GATE_SPINS"] = str(spins)
+        return {r.strategy: r.counts.Ir for r in count_per_op(ref, cls.default_params(), ["none", "sync"])}
+
+    base, spun = counted(0), counted(probe)
+    per_spin = min((spun[s] - base[s]) / probe for s in base)
+    return max(1, round(0.02 * max(base.values()) / per_spin))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pairs", type=int, default=20)
+    parser.add_argument("--out-dir", type=Path, default=Path(tempfile.gettempdir()) / "poolbench-instr-gate")
+    args = parser.parse_args()
+    out_dir: Path = args.out_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    spins_file = out_dir / "spins.txt"  # kept with the runs it made
+    if not spins_file.exists():
+        spins_file.write_text(f"{spins_for_2_percent()}\n")
+    spins = int(spins_file.read_text())
+    plain = [
+        storage.load(run(out_dir / f"plain-{i:02}.json", "", [*BUILTINS, GATE]))
+        for i in range(args.pairs + 1)
+    ]
+    work = [
+        storage.load(run(out_dir / f"work-{i:02}.json", "work", [GATE], spins)) for i in range(args.pairs)
+    ]
+    alloc = [storage.load(run(out_dir / f"alloc-{i:02}.json", "alloc", [GATE])) for i in range(args.pairs)]
+    builtins = set(BUILTINS)
+    cells = len(only(plain[0], builtins).cells)
+    print(f"{args.pairs} compares each, --metric instructions at its default threshold (1%), --quick -t 1;")
+    print(f"A/A over the default matrix's {cells} single-thread cells, injected regressions in the "
+          f"{GATE} cells of a {len(plain[0].cells)}-cell matrix ({spins} spins an op for +2%)\n")  # fmt: skip
+    print("| comparison | compares that failed | injected cells flagged | injected change as counted |")
+    print("|---|--:|--:|---|")
+    studies = {
+        "A/A: identical code": [(only(a, builtins), only(b, builtins)) for a, b in itertools.pairwise(plain)],
+        "+2% work per op": [
+            (a, injected(b, w)) for (a, b), w in zip(itertools.pairwise(plain), work, strict=False)
+        ],
+        "+1 allocation per op": [
+            (a, injected(b, x)) for (a, b), x in zip(itertools.pairwise(plain), alloc, strict=False)
+        ],
+    }
+    for name, pairs in studies.items():
+        failed = flagged = injected_cells = 0
+        ratios = []
+        for base, cand in pairs:
+            comparison = compare_results(base, cand, metrics=METRICS)
+            failed += comparison.failing
+            for cell in comparison.cells:
+                if cell.base.scenario != GATE:
+                    continue
+                injected_cells += 1
+                for m in cell.changes:
+                    if m.metric == "instructions" and m.ratio:
+                        ratios.append(m.ratio - 1)
+                flagged += any(c is cell for c, _ in comparison.regressions)
+        hit = "-" if name.startswith("A/A") else f"{flagged} / {injected_cells}"
+        change = f"{min(ratios):+.2%} to {max(ratios):+.2%}" if ratios and not name.startswith("A/A") else "-"
+        print(f"| {name} | {failed} / {len(pairs)} | {hit} | {change} |")
+    spreads = sorted(
+        (c.instructions or {}).get("spread", 0.0)
+        for r in plain
+        for c in r.cells
+        if (c.instructions or {}).get("repeats", 1) > 1
+    )
+    if spreads:
+        print(f"\ncells counted twice (operations on several threads): {len(spreads)}, spread of their repeats "
+              f"median {spreads[len(spreads) // 2]:.3%}, max {spreads[-1]:.3%}")  # fmt: skip
+    differ = 0
+    for a, b in itertools.pairwise(plain):
+        for ca, cb in zip(only(a, builtins).cells, only(b, builtins).cells, strict=True):
+            ia, ib = ca.instructions or {}, cb.instructions or {}
+            differ += ia.get("Ir") != ib.get("Ir")
+    print(f"A/A cell pairs whose instructions per op differ at all: {differ} / {args.pairs * cells}")
+    print(f"\n{time.monotonic() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
