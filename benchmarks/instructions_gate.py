@@ -4,10 +4,11 @@ and detection of small injected regressions, over the default matrix's single-th
     python benchmarks/instructions_gate.py [--pairs 20] [--out-dir /tmp/poolbench-instr-gate]
 
 Runs pairs+1 plain results of `poolbench run --quick --instructions -t 1` over the four built-in
-scenarios (pools none,sync) plus the `gate-record` scenario of benchmarks/gate_scenarios, and
-2*pairs runs of `gate-record` alone with a regression injected: +2% instructions per op (a spin
-whose length is set once, from counts: 2% of the larger of gate-record's two cells, so neither
-cell gets less), or one extra allocation per op. Then, with the default threshold (1%):
+scenarios (pools none,sync) plus the `gate-records` scenario of benchmarks/gate_scenarios (a
+record filled 10 times an op), and 2*pairs runs of `gate-records` alone with a regression
+injected: +2% instructions per op (a spin whose length is set once, from three counts: 2% of the
+larger of the two cells, so neither gets less), or one extra allocation per op. Then, with the
+default threshold (1%):
 
 * A/A: plain run i against plain run i+1, over the 8 built-in cells;
 * injected: plain run i against plain run i+1 with its gate-record cells replaced by an injected
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import math
 import os
 import sys
 import tempfile
@@ -34,7 +36,9 @@ from poolbench.instructions import count_per_op
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
-from gate import BUILTINS, GATE, injected, only  # noqa: E402
+from gate import BUILTINS, injected, only  # noqa: E402
+
+GATE = "gate-records"
 
 METRICS = ("instructions",)
 
@@ -52,18 +56,21 @@ def run(out: Path, inject: str, args: list[str], spins: int = 0) -> Path:
 
 
 def spins_for_2_percent() -> int:
-    """The spin that adds 2% to the larger of gate-record's counted cells, from two counts."""
+    """The spin that adds 2% to the larger of the gate cells, from counts at 0, 10 and 40 spins
+    (a spin's call costs instructions of its own, beside each iteration)."""
     ((ref, cls),) = discover([HERE / "gate_scenarios"]).lookup([GATE])
-    probe = 200
 
-    def counted(spins: int) -> dict[str, float]:
+    def counted(spins: int) -> float:
         os.environ["POOLBENCH_GATE_INJECT"] = "work" if spins else ""
         os.environ["POOLBENCH_GATE_SPINS"] = str(spins)
-        return {r.strategy: r.counts.Ir for r in count_per_op(ref, cls.default_params(), ["none", "sync"])}
+        return max(r.counts.Ir for r in count_per_op(ref, cls.default_params(), ["none", "sync"]))
 
-    base, spun = counted(0), counted(probe)
-    per_spin = min((spun[s] - base[s]) / probe for s in base)
-    return max(1, round(0.02 * max(base.values()) / per_spin))
+    base, ten, forty = counted(0), counted(10), counted(40)
+    os.environ.pop("POOLBENCH_GATE_INJECT")
+    os.environ.pop("POOLBENCH_GATE_SPINS")
+    per_spin = (forty - ten) / 30
+    call = ten - base - 10 * per_spin
+    return max(1, math.ceil((0.02 * base - call) / per_spin))
 
 
 def main() -> None:

@@ -100,6 +100,18 @@ class GateRecord(_Injected):
         rec["a"] = rec["b"] = None
 
 
+class GateRecords(GateRecord):
+    """gate-record's work `reps` times an operation: an operation large enough (tens of thousands of
+    instructions) that a spin adds 2% to it in steps of 0.1% (benchmarks/instructions_gate.py)."""
+
+    name = "gate-records"
+    params = {"reps": 10}
+
+    def work(self, rec: dict[str, Any]) -> None:
+        for _ in range(self.params["reps"]):
+            GateRecord.work(self, rec)
+
+
 class GateSame(Scenario):
     """The same work whether pooled or not: a speedup of exactly 1, for judging verdicts.
 
