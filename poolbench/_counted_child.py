@@ -1,8 +1,8 @@
 """The process ``poolbench.instructions`` counts under Valgrind's callgrind
-(``python -P -m poolbench._counted_child SWITCH``, in a folder of tasks, one or two at once).
+(``python -P -m poolbench._counted_child SWITCH`` in a folder of tasks: one a core, at most two).
 
 It starts, imports poolbench, and then forks one child a strategy, as ``poolbench.instructions``
-asks on its standard input: the child loads the scenario, sets it up, builds the strategy, warms it, and runs it twice, ``low`` then
+asks on its standard input (a :class:`poolbench.processes.ForkServer`): the child loads the scenario, sets it up, builds the strategy, warms it, and runs it twice, ``low`` then
 ``high`` operations, with a marker before, between and after. The marker is ``os.getppid()``:
 callgrind, started with ``--dump-before=getppid``, writes the counts since the previous marker to
 a file of their own (``cg.<pid>.<n>``), so the two runs' counts are two files, and their difference
@@ -36,6 +36,7 @@ from typing import Any, NoReturn
 
 from ._valgrind import START_INSTRUMENTATION, STOP_INSTRUMENTATION, Request, requests
 from .loading import ScenarioRef, load_ref
+from .processes import die_with_parent, read_request, serve_forks
 from .strategies import build_strategies, close, fill
 from .timing import call
 
@@ -103,14 +104,20 @@ def _strategy(task: dict[str, Any], switch: Request | None) -> dict[str, Any]:
     return {"dumps": [first, second], "marks": marks.made, "ops": [low, high], "threads": threads}
 
 
-def _child(record: bytes, switch: Request | None) -> NoReturn:
-    task, repeat = int(record[:8]), int(record[8:])
-    if task == IDLE:
+def _child(switch: Request | None) -> NoReturn:
+    """A forked child: its request from stdin (``{"task": k, "repeat": r}``, or ``{}`` to count
+    nothing), its count, its result file, its exit status."""
+    request = read_request()
+    if request is None:
+        os._exit(NO_REQUEST)
+    if "task" not in request:
         os._exit(0)
-    # A scenario's own output is neither a result nor the parent's pipe.
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)
-    os.dup2(devnull, 2)
+    task, repeat = int(request["task"]), int(request["repeat"])
+    os.setsid()  # its own process group: past the timeout, the group is killed
+    # A scenario's own output is neither a result nor the server's pipes.
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
     threads = 1
     try:
         found = _strategy(json.loads(Path(f"task-{task:08d}.json").read_text()), switch)
@@ -123,35 +130,25 @@ def _child(record: bytes, switch: Request | None) -> NoReturn:
     os._exit(AGAIN if threads > 1 and repeat == 0 else 0)
 
 
-RECORD = 16
-"""A request on the standard input: the task's number and the repeat's, eight digits each."""
-IDLE = 99_999_999
-"""The task of the first request, counted by nobody: its fork leaves behind what every later fork
-finds (the last pid and status), so the first real task starts from the same heap as the rest."""
 AGAIN = 10
 """A child's exit status asking for a second count (its operations ran on several threads)."""
+NO_REQUEST = 199
+"""A child's exit status when stdin held no request: the counting is over, the server ends."""
 
 
 def main(argv: list[str]) -> int:
-    """Serve requests from the standard input, in the folder of the tasks (``task-<k>.json``), one
-    at a time: fork, write the child's pid (8 bytes), wait, write its wait status (8 bytes).
+    """``SWITCH`` (1 where the instrumentation can be switched: ``--instr-atstart=no``), run in the
+    folder of the tasks (``task-<k>.json``): fork a child per request (:func:`serve_forks`).
 
-    The loop holds and reads nothing of the tasks (a child reads its own file) and every turn
+    The loop holds nothing of the tasks (a child reads its own request and file) and every turn
     leaves the same objects behind, so every child starts from the same heap, whatever else is
-    counted and in whatever order: its counts, even its simulated cache misses (which follow where
-    its objects lie), do not depend on the matrix around it. The arguments: SWITCH, 1 where the
-    instrumentation can be switched (``--instr-atstart=no``)."""
+    counted and in whatever order: its instructions do not depend on the matrix around it. The
+    first request counts nothing: its turn leaves behind what every later turn finds (the last
+    pid and status), so the first real task starts from the same heap as the rest."""
+    die_with_parent()
     switch = requests() if argv[1] == "1" else None
-    record = bytearray(RECORD)
     gc.collect()
-    while os.readv(0, [record]) == RECORD:
-        pid = os.fork()
-        if pid == 0:
-            _child(bytes(record), switch)
-        os.write(1, pid.to_bytes(8, "little"))
-        status = os.waitpid(pid, 0)[1]
-        os.write(1, status.to_bytes(8, "little", signed=True))
-    return 0
+    return serve_forks(lambda: _child(switch), last=NO_REQUEST)
 
 
 if __name__ == "__main__":

@@ -22,9 +22,7 @@ import hashlib
 import json
 import os
 import platform
-import selectors
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -39,6 +37,7 @@ from ._valgrind import requests
 from .env import cpu_model
 from .errors import PoolbenchError, UsageError
 from .loading import ScenarioRef
+from .processes import ForkServer, kill_group, probe
 
 EVENTS = ("Ir", "I1mr", "ILmr", "Dr", "D1mr", "DLmr", "Dw", "D1mw", "DLmw")
 """cachegrind's events with ``--cache-sim=yes``, in the order of its ``summary:`` line."""
@@ -117,14 +116,14 @@ def counted_on(python: str = sys.executable) -> dict[str, str]:
     and ``memcpy`` by them, and Valgrind passes most of them through). Counts made where any of
     these differ are not compared (``compare`` says so)."""
     try:
-        version = subprocess.run([valgrind(), "--version"], capture_output=True, text=True, check=False)
-        tool = version.stdout.strip()
-    except (OSError, ValgrindMissing):
+        tool = probe([valgrind(), "--version"], 60).stdout.strip()
+    except (OSError, subprocess.SubprocessError, ValgrindMissing):
         tool = "?"
-    build = subprocess.run(
-        [python, "-c", "import platform, sys; print(sys.version.split()[0], *platform.python_build(), sep=' ')"],
-        capture_output=True, text=True, check=False,
-    ).stdout.strip()  # fmt: skip
+    try:
+        code = "import platform, sys; print(sys.version.split()[0], *platform.python_build())"
+        build = probe([python, "-c", code], 60).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        build = ""
     flags = ""
     with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8", errors="replace") as info:
         flags = next((line.partition(":")[2] for line in info if line.startswith("flags")), "")
@@ -260,18 +259,19 @@ class _Served:
 
 @dataclass
 class _Lane:
-    """One counted process (a ``poolbench._counted_child``) and the task it is serving."""
+    """One counted process and the task its child is counting."""
 
-    process: subprocess.Popen[bytes]
-    log: Any
+    server: ForkServer
+    log: Path
     task: tuple[int, int] | None = None
     child: int = 0
     deadline: float = 0.0
-    answer: bytes = b""
 
 
-IDLE = 99_999_999
-"""``poolbench._counted_child.IDLE``: the first request, counted by nobody."""
+START = 120.0
+"""Seconds a counted process may take to start under Valgrind and fork its first child."""
+AGAIN = 10
+"""``poolbench._counted_child.AGAIN``: a child's exit status asking for a second count."""
 
 
 def _serve(
@@ -282,99 +282,62 @@ def _serve(
     child past ``timeout`` is killed, and its task says so. The processes are gone on return."""
     lanes: list[_Lane] = []
     try:
-        for _ in range(min(lanes_of(), len(served.todo))):
-            log = (folder / f"valgrind-{len(lanes)}.log").open("w+b")
-            process = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, env=env,
-                                       cwd=folder, start_new_session=True)  # fmt: skip
-            lanes.append(_Lane(process, log))
-            _ask(lanes[-1], (IDLE, 0), timeout)
-        with selectors.DefaultSelector() as selector:
-            for each in lanes:
-                assert each.process.stdout is not None
-                selector.register(each.process.stdout, selectors.EVENT_READ, each)
-            while selector.get_map():
-                for key, _ in selector.select(timeout=0.2):
-                    lane: _Lane = key.data
-                    chunk = os.read(key.fd, 16 - len(lane.answer))
-                    if not chunk:  # the counted process ended: its task, and what it would serve, go
-                        selector.unregister(key.fileobj)
-                        why = _failure(lane)
-                        if lane.task and lane.task[0] != IDLE:
-                            served.failed.setdefault(lane.task[0], why)
-                        if not selector.get_map():
-                            served.stop(why)
+        for n in range(min(lanes_of(), len(served.todo))):
+            log = folder / f"valgrind-{n}.log"
+            with log.open("wb") as err:
+                server = ForkServer(cmd, env, start_timeout=START, stderr=err, cwd=folder)
+            lane = _Lane(server, log)
+            if server.request({}) is None or server.exit_code(START) != 0:  # counts nothing: see main()
+                served.stop(_failure(lane))
+                return
+            lanes.append(lane)
+        while served.todo or any(lane.task for lane in lanes):
+            for lane in lanes:
+                if lane.task is None and served.todo and lane.server.alive:
+                    lane.task = served.todo.pop()
+                    pid = lane.server.request({"task": lane.task[0], "repeat": lane.task[1]})
+                    if pid is None:
+                        served.failed[lane.task[0]] = _failure(lane)
+                        lane.task = None
                         continue
-                    lane.answer += chunk
-                    if len(lane.answer) >= 8 and not lane.child:
-                        lane.child = int.from_bytes(lane.answer[:8], "little")
-                    if len(lane.answer) == 16:
-                        k = _ended(
-                            lane, int.from_bytes(lane.answer[8:], "little", signed=True), folder, served
-                        )
-                        if k != IDLE:
-                            served.done += 1
-                            if on_counted:
-                                on_counted(served.done)
-                        if served.todo:
-                            _ask(lane, served.todo.pop(), timeout)
-                        else:
-                            selector.unregister(key.fileobj)
-                            _close(lane)
-                for lane in lanes:
-                    if lane.child and lane.task and time.monotonic() > lane.deadline:
-                        served.failed[lane.task[0]] = f"took over {timeout:g} s"
-                        with contextlib.suppress(ProcessLookupError):
-                            os.kill(lane.child, signal.SIGKILL)
-                        lane.deadline = float("inf")
+                    lane.child, lane.deadline = pid, time.monotonic() + timeout
+            busy = [lane for lane in lanes if lane.task]
+            if not busy:
+                served.stop(_failure(lanes[0]) if lanes else "not counted")
+                break
+            for lane in busy:
+                code = lane.server.exit_code(0.1 / len(busy))
+                if code is None:
+                    if time.monotonic() > lane.deadline:
+                        assert lane.task is not None
+                        served.failed.setdefault(lane.task[0], f"took over {timeout:g} s")
+                        kill_group(lane.child)
+                    continue
+                assert lane.task is not None
+                k, repeat = lane.task
+                lane.task = None
+                if k not in served.failed:
+                    if code == AGAIN:
+                        served.todo.append((k, repeat + 1))
+                        continue
+                    if not (folder / f"{k:08d}-{repeat}.json").exists():
+                        how = f"signal {-code}" if code < 0 else f"exit status {code}"
+                        served.failed[k] = (_failure(lane) if not lane.server.alive
+                                            else f"the counted process died ({how})")  # fmt: skip
+                served.done += 1
+                if on_counted:
+                    on_counted(served.done)
     finally:  # done, or Ctrl-C: no counted process left behind
         for lane in lanes:
-            if lane.process.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(lane.process.pid, signal.SIGKILL)
-            lane.process.wait()
-            lane.log.close()
-
-
-def _ask(lane: _Lane, task: tuple[int, int], timeout: float) -> None:
-    lane.task, lane.child, lane.answer = task, 0, b""
-    lane.deadline = time.monotonic() + timeout
-    assert lane.process.stdin is not None
-    lane.process.stdin.write(f"{task[0]:08d}{task[1]:08d}".encode())
-    lane.process.stdin.flush()
-
-
-def _close(lane: _Lane) -> None:
-    assert lane.process.stdin is not None
-    lane.process.stdin.close()  # the counted process's loop ends
-
-
-def _ended(lane: _Lane, status: int, folder: Path, served: _Served) -> int:
-    """A child's end: counted again if it asked (its operations ran on several threads), a line if it
-    died without a result. Which task it was."""
-    assert lane.task is not None
-    k, repeat = lane.task
-    code = os.waitstatus_to_exitcode(status)
-    if k == IDLE or k in served.failed:
-        return k
-    if code == AGAIN:
-        served.todo.append((k, repeat + 1))
-    elif not (folder / f"{k:08d}-{repeat}.json").exists():
-        how = f"signal {-code}" if code < 0 else f"exit status {code}"
-        served.failed[k] = f"the counted process died ({how})"
-    return k
+            lane.server.close()
 
 
 def _failure(lane: _Lane) -> str:
-    """Why a counted process ended before it was told to: the last line Valgrind or Python wrote."""
-    lane.process.wait()
-    lane.log.seek(0)
-    lines = [line for line in lane.log.read().decode(errors="replace").splitlines()
-             if line and not line.startswith(("==", "--"))]  # fmt: skip
-    return "the counted process failed: " + (lines[-1] if lines else f"exit status {lane.process.returncode}")
-
-
-AGAIN = 10
-"""``poolbench._counted_child.AGAIN``: a child's exit status asking for a second count."""
+    """Why a counted process could not go on: the last line Valgrind or Python wrote."""
+    lane.server.close()
+    text = lane.log.read_text(errors="replace") if lane.log.exists() else ""
+    lines = [line for line in text.splitlines() if line and not line.startswith(("==", "--"))]
+    return "the counted process failed: " + (lines[-1] if lines else "it ended")
 
 
 def _read(

@@ -16,11 +16,13 @@ child, the ``--python`` probe) is made here, with the same rules:
 
 from __future__ import annotations
 
+import json
 import os
 import select
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import IO, Any, NoReturn, TypeAlias
 
@@ -47,6 +49,7 @@ def start(
     stdin: Stream = subprocess.DEVNULL,
     stdout: Stream = subprocess.DEVNULL,
     stderr: Stream = None,
+    cwd: str | os.PathLike[str] | None = None,
 ) -> Child:
     """Start ``command`` in a session of its own, told this process's pid (:data:`PARENT_ENV`)."""
     return subprocess.Popen(
@@ -56,6 +59,7 @@ def start(
         stderr=stderr,
         env={**(os.environ if env is None else env), PARENT_ENV: str(os.getpid())},
         start_new_session=True,
+        cwd=cwd,
     )
 
 
@@ -89,6 +93,100 @@ def kill(proc: Child) -> int | None:
     except ProcessLookupError:
         pass
     return wait(proc, KILL_WAIT)
+
+
+class ForkServer:
+    """A process that forks a child per request (its side is :func:`serve_forks`): started with
+    ``command``, it imports what its children need once; each child reads its request (one line
+    of JSON on stdin, :func:`read_request`) and the server answers ``pid N`` when it starts and
+    ``exit N`` when it ends. It dies with this process; one that fails in any way is closed."""
+
+    def __init__(self, command: Sequence[str], env: Mapping[str, str], *, start_timeout: float,
+                 stderr: Stream = subprocess.DEVNULL, cwd: str | os.PathLike[str] | None = None) -> None:  # fmt: skip
+        self.proc: Child | None = start(
+            command, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, cwd=cwd
+        )
+        self.start_timeout = start_timeout
+        """Seconds it may take to start, import and fork its first child."""
+        self._buffer = b""
+        self._started = False
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None
+
+    def request(self, payload: Mapping[str, Any]) -> int | None:
+        """Fork a child for ``payload``; its pid, or ``None`` if the server cannot."""
+        proc = self.proc
+        if proc is None or proc.stdin is None:
+            return None
+        try:
+            proc.stdin.write(json.dumps(payload).encode() + b"\n")
+            proc.stdin.flush()
+        except OSError:
+            self.close()
+            return None
+        reply = self._line(self.start_timeout if not self._started else KILL_WAIT)
+        self._started = True
+        word, _, pid = (reply or "").partition(" ")
+        if word != "pid" or not pid.isdigit():
+            self.close()
+            return None
+        return int(pid)
+
+    def exit_code(self, timeout: float) -> int | None:
+        """The exit code the server reports for its child, or ``None`` after ``timeout`` s; a
+        server that dies or says something else is closed (its child died with it)."""
+        reply = self._line(timeout, close=False)
+        if reply is None:
+            if self.proc is None or self.proc.poll() is not None:
+                self.close()
+                return -signal.SIGKILL
+            return None
+        word, _, code = reply.partition(" ")
+        try:
+            if word != "exit":
+                raise ValueError(reply)
+            return int(code)
+        except ValueError:
+            self.close()
+            return -signal.SIGKILL
+
+    def _line(self, timeout: float, *, close: bool = True) -> str | None:
+        """The next line the server writes, within ``timeout`` s; ``None`` (the server closed
+        when ``close``) if none comes."""
+        proc = self.proc
+        if proc is None or proc.stdout is None:
+            return None
+        fd = proc.stdout.fileno()
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self._buffer:
+            ready = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))[0]
+            if not ready:
+                if close:
+                    self.close()
+                return None
+            chunk = os.read(fd, 4096)
+            if not chunk:  # the server ended
+                self.close()
+                return None
+            self._buffer += chunk
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        return line.decode("ascii", "replace").strip()
+
+    def close(self) -> None:
+        """End it: stdin closed (its loop ends), its group killed, reaped within :data:`KILL_WAIT`."""
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        for stream in (proc.stdin, proc.stdout):
+            try:
+                if stream is not None:
+                    stream.close()
+            except OSError:
+                pass
+        kill_group(proc.pid)
+        wait(proc, KILL_WAIT)
 
 
 def interrupt(proc: Child, grace: float) -> None:
@@ -186,6 +284,19 @@ def die_with_parent() -> None:
         return  # not Linux: the parent still kills its children on every way out it controls
     if expected and expected.isdigit() and os.getppid() != int(expected):
         os._exit(1)  # the parent died before the request was made
+
+
+def read_request() -> dict[str, Any] | None:
+    """A forked child's request: the line on stdin, read a byte at a time (a buffered read would
+    take the next request's bytes with it); ``None`` at its end."""
+    line = bytearray()
+    while not line.endswith(b"\n"):
+        byte = os.read(0, 1)
+        if not byte:
+            return None
+        line += byte
+    request: dict[str, Any] = json.loads(line)
+    return request
 
 
 def serve_forks(child: Callable[[], NoReturn], *, last: int) -> int:

@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import json
 import os
-import select
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -301,7 +299,7 @@ TEMPLATE_START = 60.0
 """Seconds a template may take to import and fork its first worker (not part of ``--timeout``)."""
 
 
-class Template:
+class Template(processes.ForkServer):
     """A template process of one interpreter: ``python -m poolbench.worker --template``.
 
     It imports what a worker needs once, then forks each worker on request (the worker side is
@@ -318,89 +316,11 @@ class Template:
         # randomization put the template's, a fresh draw for every template.
         command, env = worker_command(python)
         env.pop(layout.PAD_ENV, None)
-        self.proc: processes.Child | None = processes.start(
-            [*command, "--template"], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        self._buffer = b""
-        self._started = False
-
-    @property
-    def alive(self) -> bool:
-        return self.proc is not None
+        super().__init__([*command, "--template"], env, start_timeout=TEMPLATE_START)
 
     def fork(self, job: Path, stderr: Path) -> int | None:
         """Fork a worker for the job file ``job``; its pid, or ``None`` if the template cannot."""
-        proc = self.proc
-        if proc is None or proc.stdin is None:
-            return None
-        request = {"job": str(job), "stderr": str(stderr), "env": {}}
-        try:
-            proc.stdin.write(json.dumps(request).encode() + b"\n")
-            proc.stdin.flush()
-        except OSError:
-            self.close()
-            return None
-        reply = self._line(TEMPLATE_START if not self._started else KILL_WAIT)
-        self._started = True
-        word, _, pid = (reply or "").partition(" ")
-        if word != "pid" or not pid.isdigit():
-            self.close()
-            return None
-        return int(pid)
-
-    def exit_code(self, timeout: float) -> int | None:
-        """The exit code the template reports for its worker, or ``None`` after ``timeout`` s; a
-        template that dies or says something else is closed (its worker died with it)."""
-        reply = self._line(timeout, close=False)
-        if reply is None:
-            if self.proc is None or self.proc.poll() is not None:
-                self.close()
-                return -signal.SIGKILL
-            return None
-        word, _, code = reply.partition(" ")
-        try:
-            if word != "exit":
-                raise ValueError(reply)
-            return int(code)
-        except ValueError:
-            self.close()
-            return -signal.SIGKILL
-
-    def _line(self, timeout: float, *, close: bool = True) -> str | None:
-        """The next line the template writes, within ``timeout`` s; ``None`` (the template closed
-        when ``close``) if none comes."""
-        proc = self.proc
-        if proc is None or proc.stdout is None:
-            return None
-        fd = proc.stdout.fileno()
-        deadline = time.monotonic() + timeout
-        while b"\n" not in self._buffer:
-            ready = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))[0]
-            if not ready:
-                if close:
-                    self.close()
-                return None
-            chunk = os.read(fd, 4096)
-            if not chunk:  # the template ended
-                self.close()
-                return None
-            self._buffer += chunk
-        line, _, self._buffer = self._buffer.partition(b"\n")
-        return line.decode("ascii", "replace").strip()
-
-    def close(self) -> None:
-        proc, self.proc = self.proc, None
-        if proc is None:
-            return
-        for stream in (proc.stdin, proc.stdout):
-            try:
-                if stream is not None:
-                    stream.close()
-            except OSError:
-                pass
-        processes.kill_group(proc.pid)
-        processes.wait(proc, KILL_WAIT)
+        return self.request({"job": str(job), "stderr": str(stderr), "env": {}})
 
 
 class Templates:

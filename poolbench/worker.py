@@ -21,7 +21,7 @@ from . import __version__, env, layout
 from .counting import count_group, memray_available, unavailable
 from .loading import load_ref
 from .measure import measure_group
-from .processes import PARENT_ENV, die_with_parent, serve_forks
+from .processes import PARENT_ENV, die_with_parent, read_request, serve_forks
 from .protocol import Answer, CountJob, DoctorJob, MeasureJob, job_from_json
 from .scenario import Scenario, SkipScenario
 from .strategies import Strategy, build_strategies, close
@@ -224,23 +224,10 @@ _NO_REQUEST = 199
 """A worker's exit code when stdin held no request: the run closed it, the template ends."""
 
 
-def _request() -> dict[str, Any] | None:
-    """The request line on stdin, read a byte at a time (a buffered read would take the next
-    request's bytes with it); ``None`` at its end."""
-    line = bytearray()
-    while not line.endswith(b"\n"):
-        byte = os.read(0, 1)
-        if not byte:
-            return None
-        line += byte
-    request: dict[str, Any] = json.loads(line)
-    return request
-
-
 def _forked(template: str) -> int:
     """The forked worker: what a fresh ``python -m poolbench.worker`` would be, then its job."""
     try:
-        request = _request()
+        request = read_request()
         if request is None:
             return _NO_REQUEST
         os.setsid()  # its own process group, as a spawned worker has: a timeout kills the group
