@@ -335,3 +335,45 @@ def test_a_difference_below_zero_reads_0_so_every_reader_accepts_the_file(tmp_pa
     ((ref, _cls),) = discover(()).lookup(["bytes-buffer"])
     ((found,),) = (f.values() for f in _read([Job(ref, {}, ("none",))], [(0, "none")], tmp_path, _Served(0)))
     assert found.counts.Ir == 20.0 and found.counts.I1mr == 0.0  # 4 - 5 misses over 10 operations
+
+
+def test_ctrl_c_while_counting_saves_the_counts_made_and_resume_counts_the_rest(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from poolbench.cli import app
+    from poolbench.instructions import PerOp
+
+    counts = Counts(1000.0, 1, 0, 300, 2, 0, 200, 1, 0)
+    asked: list[list[str]] = []
+
+    def interrupted(jobs, *args, **kwargs):
+        asked.append([name for job in jobs for name in job.strategies])
+        found = [
+            {name: f"{job.ref.name} pool={name}: interrupted" for name in job.strategies} for job in jobs
+        ]
+        found[0]["none"] = PerOp("none", counts, (50, 150))
+        raise CountInterrupted(found)
+
+    def finished(jobs, *args, **kwargs):
+        asked.append([name for job in jobs for name in job.strategies])
+        return [{name: PerOp(name, counts, (50, 150)) for name in job.strategies} for job in jobs]
+
+    monkeypatch.setattr(instructions, "valgrind", lambda: "/usr/bin/valgrind")
+    monkeypatch.setattr(instructions, "counted_on", lambda python: {"valgrind": "valgrind-3.19.0"})
+    monkeypatch.setattr(instructions, "count_jobs", interrupted)
+    out = tmp_path / "i.json"
+    run = ["run", "bytes-buffer", "-t", "1", "-P", "none,sync", "-p", "size=4KiB", "--quick", "--instructions",
+           "-o", str(out)]  # fmt: skip
+    result = CliRunner().invoke(app, run, terminal_width=200)
+    assert result.exit_code == 130, result.output
+    assert "interrupted" in result.output and "--resume" in result.output
+    doc = json.loads(out.read_text())
+    assert doc["complete"] is False
+    assert {c["pool"]: bool(c.get("instructions")) for c in doc["cells"]} == {"none": True, "sync": False}
+    assert not any(c["warnings"] for c in doc["cells"])  # an interrupted count is not a failed one
+    monkeypatch.setattr(instructions, "count_jobs", finished)
+    resumed = CliRunner().invoke(app, ["run", "--resume", str(out)], terminal_width=200)
+    assert resumed.exit_code == 0, resumed.output
+    assert asked == [["none", "sync"], ["sync"]]  # only what was not counted
+    doc = json.loads(out.read_text())
+    assert doc["complete"] is True and all(c["instructions"]["Ir"] == 1000.0 for c in doc["cells"])
