@@ -1,18 +1,19 @@
-"""Instructions and simulated cache misses per operation, counted under Valgrind's cachegrind.
+"""Instructions and simulated cache misses per operation, counted under Valgrind's callgrind.
 
-Counted, not timed: a Python process run under ``valgrind --tool=cachegrind`` executes the same
-instructions every time for the same binary, inputs, hash seed and heap layout, whatever else the
-machine does. A figure per operation comes by difference: the same child (load the scenario, set
-it up, build one strategy, warm it, then run ``n`` operations) is counted at two operation counts,
-and ``(count(n2) - count(n1)) / (n2 - n1)`` leaves out every one-time cost (the interpreter's
-start, imports, setup, the warm-up, teardown): they are the same in both processes.
+Counted, not timed: a Python process run under Valgrind executes the same instructions every time
+for the same binary, inputs, hash seed and heap, whatever else the machine does. One counted
+process (two on a machine with two cores or more) imports poolbench once and forks a child a
+strategy, each from the same heap (``poolbench._counted_child``); the child runs its strategy
+``low`` and then ``high`` operations between markers, and ``(count(high) - count(low)) /
+(high - low)`` is one operation's: every one-time cost (the interpreter's start, imports, setup,
+the warm-up, the marker itself) is in neither or in both.
 
-The cache figures are cachegrind's simulation (first level and last level, its default geometry
-for this machine), and the estimated cycles follow KCachegrind's documented cost model:
+The cache figures are callgrind's simulation of fixed caches (:data:`CACHES`), and the estimated
+cycles follow KCachegrind's documented cost model:
 ``Ir + 10 x (first-level misses) + 100 x (last-level misses)``.
 
-A single thread only: Valgrind runs one thread at a time, so contention and a pool's waits are
-invisible under it.
+A single thread's work only: Valgrind runs one thread at a time, so contention and a pool's waits
+are invisible under it.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from ._counted_child import AGAIN
 from ._valgrind import requests
 from .env import cpu_model
 from .errors import PoolbenchError, UsageError
@@ -270,8 +272,6 @@ class _Lane:
 
 START = 120.0
 """Seconds a counted process may take to start under Valgrind and fork its first child."""
-AGAIN = 10
-"""``poolbench._counted_child.AGAIN``: a child's exit status asking for a second count."""
 
 
 def _serve(
@@ -282,15 +282,19 @@ def _serve(
     child past ``timeout`` is killed, and its task says so. The processes are gone on return."""
     lanes: list[_Lane] = []
     try:
+        why = ""
         for n in range(min(lanes_of(), len(served.todo))):
             log = folder / f"valgrind-{n}.log"
             with log.open("wb") as err:
                 server = ForkServer(cmd, env, start_timeout=START, stderr=err, cwd=folder)
             lane = _Lane(server, log)
             if server.request({}) is None or server.exit_code(START) != 0:  # counts nothing: see main()
-                served.stop(_failure(lane))
-                return
+                why = _failure(lane)
+                continue
             lanes.append(lane)
+        if not lanes:
+            served.stop(why)
+            return
         while served.todo or any(lane.task for lane in lanes):
             for lane in lanes:
                 if lane.task is None and served.todo and lane.server.alive:

@@ -181,6 +181,16 @@ def test_each_failure_is_its_strategys_line_and_the_others_are_counted(tmp_path)
 
 
 @needs_valgrind
+def test_a_counted_process_that_cannot_start_is_one_line_on_every_strategy():
+    found = count_jobs([_job("bytes-buffer", strategies=("none", "sync"))], python="/nonexistent/python")
+    assert found == [{
+        name: f"bytes-buffer pool={name}: the counted process failed: valgrind: /nonexistent/python: "
+        "No such file or directory"
+        for name in ("none", "sync")
+    }]  # fmt: skip
+
+
+@needs_valgrind
 def test_a_count_is_the_same_whatever_was_counted_before_it():
     # Every strategy is counted in a child forked from the same state: a cell's instructions do not
     # depend on the matrix around it (in one process, a cell moved by 1.7% after another). Its
