@@ -387,3 +387,26 @@ def test_ctrl_c_while_counting_saves_the_counts_made_and_resume_counts_the_rest(
     assert asked == [["none", "sync"], ["sync"]]  # only what was not counted
     doc = json.loads(out.read_text())
     assert doc["complete"] is True and all(c["instructions"]["Ir"] == 1000.0 for c in doc["cells"])
+
+
+def test_a_run_says_which_cells_it_could_not_count(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from poolbench.cli import app
+    from poolbench.instructions import PerOp
+
+    def finished(jobs, *args, **kwargs):
+        assert all(job.ref.name == "bytes-buffer" for job in jobs)  # the 1-thread cells only
+        return [{name: PerOp(name, Counts(*[1.0] * 9), (50, 150)) for name in job.strategies} for job in jobs]
+
+    monkeypatch.setattr(instructions, "valgrind", lambda: "/usr/bin/valgrind")
+    monkeypatch.setattr(instructions, "counted_on", lambda python: {"valgrind": "valgrind-3.19.0"})
+    monkeypatch.setattr(instructions, "count_jobs", finished)
+    run = ["run", "bytes-buffer", "async-buffer", "-t", "1,2", "-c", "1", "-P", "none,sync", "-p", "size=4KiB",
+           "--quick", "--instructions", "-o", str(tmp_path / "i.json")]  # fmt: skip
+    result = CliRunner().invoke(app, run, terminal_width=300)
+    assert result.exit_code == 0, result.output
+    assert (
+        "--instructions: 4 cell(s) not counted, timed only: 2 with more than one thread, 2 of asyncio "
+        "scenarios (Valgrind runs one thread at a time)" in " ".join(result.output.split())
+    )

@@ -213,6 +213,16 @@ def _notes(result: Result) -> bool:
         warn(f"{labels[0]}: {text}" if len(labels) == 1 else f"{len(labels)} cells: {text}")
     for cell in result.skipped()[:1]:
         warn(f"{len(result.skipped())} cell(s) skipped: {cell.error}")
+    if result.config.get("instructions"):
+        # Counted cells are single-thread cells of synchronous scenarios: say what the others are.
+        measured = [c for c in result.cells if c.status == "ok" and not c.instructions]
+        threaded = sum(1 for c in measured if c.threads > 1 and not c.concurrency)
+        tasks = sum(1 for c in measured if c.concurrency)
+        if threaded or tasks:
+            why = ", ".join(w for w in (f"{threaded} with more than one thread" if threaded else "",
+                                        f"{tasks} of asyncio scenarios" if tasks else "") if w)  # fmt: skip
+            warn(f"--instructions: {threaded + tasks} cell(s) not counted, timed only: {why} "
+                 "(Valgrind runs one thread at a time)")  # fmt: skip
     failed = result.failed()
     if failed:
         warn(f"{len(failed)} cell(s) failed; the others were measured and saved")
