@@ -218,11 +218,13 @@ def _notes(result: Result) -> bool:
         measured = [c for c in result.cells if c.status == "ok" and not c.instructions]
         threaded = sum(1 for c in measured if c.threads > 1 and not c.concurrency)
         tasks = sum(1 for c in measured if c.concurrency)
-        if threaded or tasks:
+        several = sum(1 for c in measured if c.python and c.threads == 1 and not c.concurrency)
+        if threaded or tasks or several:
             why = ", ".join(w for w in (f"{threaded} with more than one thread" if threaded else "",
-                                        f"{tasks} of asyncio scenarios" if tasks else "") if w)  # fmt: skip
-            warn(f"--instructions: {threaded + tasks} cell(s) not counted, timed only: {why} "
-                 "(Valgrind runs one thread at a time)")  # fmt: skip
+                                        f"{tasks} of asyncio scenarios" if tasks else "",
+                                        f"{several} of a run under several interpreters" if several else "") if w)  # fmt: skip
+            warn(f"--instructions: {threaded + tasks + several} cell(s) not counted, timed only: {why} "
+                 "(Valgrind runs one thread at a time; a run under several interpreters is not counted)")  # fmt: skip
     failed = result.failed()
     if failed:
         warn(f"{len(failed)} cell(s) failed; the others were measured and saved")
