@@ -36,23 +36,13 @@ from poolbench.instructions import count_per_op
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
-from gate import BUILTINS, injected, only  # noqa: E402
+from gate import BUILTINS, injected, only, run  # noqa: E402
 
 GATE = "gate-records"
 
 METRICS = ("instructions",)
-
-
-def run(out: Path, inject: str, args: list[str], spins: int = 0) -> Path:
-    """One result file (kept: rerunning the script reuses what exists)."""
-    if not out.exists():
-        import subprocess
-
-        env = {**os.environ, "POOLBENCH_GATE_INJECT": inject, "POOLBENCH_GATE_SPINS": str(spins)}
-        cmd = [sys.executable, "-m", "poolbench", "run", *args, "-t", "1", "--quick", "--instructions",
-               "--scenarios-dir", str(HERE / "gate_scenarios"), "-o", str(out)]  # fmt: skip
-        subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL)
-    return out
+COUNTED = ["-t", "1", "--instructions"]
+"""gate.run adds --quick and the gate scenarios' folder."""
 
 
 def spins_for_2_percent() -> int:
@@ -86,13 +76,17 @@ def main() -> None:
         spins_file.write_text(f"{spins_for_2_percent()}\n")
     spins = int(spins_file.read_text())
     plain = [
-        storage.load(run(out_dir / f"plain-{i:02}.json", "", [*BUILTINS, GATE]))
+        storage.load(run(out_dir / f"plain-{i:02}.json", "", [*BUILTINS, GATE, *COUNTED]))
         for i in range(args.pairs + 1)
     ]
     work = [
-        storage.load(run(out_dir / f"work-{i:02}.json", "work", [GATE], spins)) for i in range(args.pairs)
+        storage.load(run(out_dir / f"work-{i:02}.json", "work", [GATE, *COUNTED], spins))
+        for i in range(args.pairs)
     ]
-    alloc = [storage.load(run(out_dir / f"alloc-{i:02}.json", "alloc", [GATE])) for i in range(args.pairs)]
+    alloc = [
+        storage.load(run(out_dir / f"alloc-{i:02}.json", "alloc", [GATE, *COUNTED]))
+        for i in range(args.pairs)
+    ]
     builtins = set(BUILTINS)
     cells = len(only(plain[0], builtins).cells)
     print(f"{args.pairs} compares each, --metric instructions at its default threshold (1%), --quick -t 1;")

@@ -36,7 +36,7 @@ from typing import Any, NoReturn
 
 from ._valgrind import START_INSTRUMENTATION, STOP_INSTRUMENTATION, Request, requests
 from .loading import ScenarioRef, load_ref
-from .processes import die_with_parent, read_request, serve_forks
+from .processes import NO_REQUEST, detach, die_with_parent, read_request, serve_forks
 from .strategies import build_strategies, close, fill
 from .timing import call
 
@@ -46,16 +46,15 @@ CACHE_WARM_OPS = 32
 """Operations with the instrumentation on before the first marker: the simulated caches warm."""
 
 
-class _Marks:
-    """``os.getppid()`` calls, each of which ends a callgrind dump; the count says which file is which."""
+MARKS = 3
+"""Markers a counted child makes: before its low run, between the runs, after the high one. The
+callgrind dumps they end are numbered from 1 (the first holds the cache warm-up): 2 is the low
+run's, 3 the high run's. More dumps than markers means the scenario called the marker too."""
 
-    def __init__(self) -> None:
-        self.made = 0
 
-    def mark(self) -> int:
-        os.getppid()
-        self.made += 1
-        return self.made
+def _whole(ops: int, batch: int) -> int:
+    """``ops`` in whole batches, one at least."""
+    return max(batch, ops // batch * batch)
 
 
 def _same_randomness() -> None:
@@ -78,30 +77,29 @@ def _strategy(task: dict[str, Any], switch: Request | None) -> dict[str, Any]:
         raise ValueError("instruction counts take synchronous scenarios")
     call(scenario.setup)
     batch: int = scenario.params["batch"]
-    low = max(batch, int(task["ops"][0]) // batch * batch)
-    high = max(low + batch, int(task["ops"][1]) // batch * batch)
+    low = _whole(int(task["ops"][0]), batch)
+    high = max(low + batch, _whole(int(task["ops"][1]), batch))
     (strategy,) = build_strategies(scenario, [task["strategy"]], 1)
     fill(strategy, batch)
     run = scenario.timed()
-    run(max(batch, WARM_OPS // batch * batch), strategy.get, strategy.put)
+    run(_whole(WARM_OPS, batch), strategy.get, strategy.put)
     # The collector's count starts from nothing, so where its collections fall among the counted
     # operations is the strategy's own doing.
     gc.collect()
-    marks = _Marks()
     if switch:
         switch(START_INSTRUMENTATION)
-    run(max(batch, CACHE_WARM_OPS // batch * batch), strategy.get, strategy.put)
-    marks.mark()
+    run(_whole(CACHE_WARM_OPS, batch), strategy.get, strategy.put)
+    os.getppid()  # marker 1
     run(low, strategy.get, strategy.put)
-    first = marks.mark()
+    os.getppid()  # marker 2: dump 2 is the low run
     run(high, strategy.get, strategy.put)
-    second = marks.mark()
+    os.getppid()  # marker 3: dump 3 is the high run
     threads = threading.active_count()
     if switch:
         switch(STOP_INSTRUMENTATION)
     close([strategy])
     call(scenario.teardown)
-    return {"dumps": [first, second], "marks": marks.made, "ops": [low, high], "threads": threads}
+    return {"dumps": [2, 3], "marks": MARKS, "ops": [low, high], "threads": threads}
 
 
 def _child(switch: Request | None) -> NoReturn:
@@ -113,11 +111,7 @@ def _child(switch: Request | None) -> NoReturn:
     if "task" not in request:
         os._exit(0)
     task, repeat = int(request["task"]), int(request["repeat"])
-    os.setsid()  # its own process group: past the timeout, the group is killed
-    # A scenario's own output is neither a result nor the server's pipes.
-    null = os.open(os.devnull, os.O_RDWR)
-    for fd in (0, 1, 2):
-        os.dup2(null, fd)
+    detach()  # past the timeout, its group is killed; a scenario's output goes nowhere
     threads = 1
     try:
         found = _strategy(json.loads(Path(f"task-{task:08d}.json").read_text()), switch)
@@ -132,8 +126,6 @@ def _child(switch: Request | None) -> NoReturn:
 
 AGAIN = 10
 """A child's exit status asking for a second count (its operations ran on several threads)."""
-NO_REQUEST = 199
-"""A child's exit status when stdin held no request: the counting is over, the server ends."""
 
 
 def main(argv: list[str]) -> int:
@@ -148,7 +140,7 @@ def main(argv: list[str]) -> int:
     die_with_parent()
     switch = requests() if argv[1] == "1" else None
     gc.collect()
-    return serve_forks(lambda: _child(switch), last=NO_REQUEST)
+    return serve_forks(lambda: _child(switch))
 
 
 if __name__ == "__main__":

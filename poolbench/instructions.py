@@ -29,20 +29,19 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from ._counted_child import AGAIN
 from ._valgrind import requests
-from .env import cpu_model
 from .errors import PoolbenchError, UsageError
 from .loading import ScenarioRef
 from .processes import ForkServer, kill_group, probe
 
 EVENTS = ("Ir", "I1mr", "ILmr", "Dr", "D1mr", "DLmr", "Dw", "D1mw", "DLmw")
-"""cachegrind's events with ``--cache-sim=yes``, in the order of its ``summary:`` line."""
+"""callgrind's events with ``--cache-sim=yes`` (:class:`Counts`' fields; its files name them)."""
 L1_COST = 10
 LL_COST = 100
 """KCachegrind's cycle estimate: a first-level miss costs 10 cycles, a last-level miss 100."""
@@ -70,7 +69,7 @@ class CountFailed(PoolbenchError):
 
 @dataclass(frozen=True)
 class Counts:
-    """cachegrind's totals, or per-operation figures (floats) after :meth:`per_op`."""
+    """callgrind's totals, or per-operation figures (floats) after :meth:`per_op`."""
 
     Ir: float
     I1mr: float
@@ -112,34 +111,30 @@ def valgrind() -> str:
     return found
 
 
-def counted_on(python: str = sys.executable) -> dict[str, str]:
-    """What a count depends on beyond the code: Valgrind's version, the interpreter's build, the C
-    library's version, and the processor's model and features (the C library picks its ``memset``
-    and ``memcpy`` by them, and Valgrind passes most of them through). Counts made where any of
-    these differ are not compared (``compare`` says so)."""
+def counted_on(metadata: Mapping[str, Any]) -> dict[str, str]:
+    """What a count depends on beyond the code: Valgrind's version, the interpreter's build (from
+    the result's ``metadata``, which has it already), the C library's version, and the processor's
+    model and features (the C library picks its ``memset`` and ``memcpy`` by them, and Valgrind
+    passes most of them through). Counts made where any of these differ are not compared
+    (``compare`` says so)."""
     try:
         tool = probe([valgrind(), "--version"], 60).stdout.strip()
     except (OSError, subprocess.SubprocessError, ValgrindMissing):
         tool = "?"
-    try:
-        code = "import platform, sys; print(sys.version.split()[0], *platform.python_build())"
-        build = probe([python, "-c", code], 60).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        build = ""
     flags = ""
     with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8", errors="replace") as info:
         flags = next((line.partition(":")[2] for line in info if line.startswith("flags")), "")
     return {
         "valgrind": tool,
-        "python": build or "?",
+        "python": f"{metadata.get('python_version', '?')} {metadata.get('python_build', '')}".strip(),
         "libc": " ".join(platform.libc_ver()) or "?",
-        "cpu": cpu_model(),
+        "cpu": str(metadata.get("cpu_model", "?")),
         "cpu_features": hashlib.sha256(" ".join(sorted(flags.split())).encode()).hexdigest()[:16],
     }
 
 
 def parse(text: str) -> Counts:
-    """The totals of a cachegrind output file (its ``events:`` and ``summary:`` lines)."""
+    """The totals of a callgrind (or cachegrind) output file: its ``events:`` and ``summary:`` lines."""
     events: list[str] = []
     summary: list[str] = []
     for line in text.splitlines():
@@ -148,12 +143,12 @@ def parse(text: str) -> Counts:
         elif line.startswith("summary:"):
             summary = line.split()[1:]
     if not events or not summary or len(events) < len(summary):
-        raise CountFailed("cachegrind wrote no summary (was --cache-sim=yes given?)")
+        raise CountFailed("Valgrind wrote no summary (was --cache-sim=yes given?)")
     # callgrind leaves out its summary's trailing zeros.
     found = dict(zip(events, [float(v) for v in summary] + [0.0] * (len(events) - len(summary)), strict=True))
     missing = [e for e in EVENTS if e not in found]
     if missing:
-        raise CountFailed(f"cachegrind counted no {', '.join(missing)} (was --cache-sim=yes given?)")
+        raise CountFailed(f"Valgrind counted no {', '.join(missing)} (was --cache-sim=yes given?)")
     return Counts(*(found[e] for e in EVENTS))
 
 
@@ -165,9 +160,10 @@ class Job:
     params: dict[str, Any]
     strategies: tuple[str, ...]
 
-    def to_json(self, ops: tuple[int, int]) -> dict[str, Any]:
-        return {"scenario": self.ref.to_json(), "params": self.params, "strategies": list(self.strategies),
-                "ops": list(ops)}  # fmt: skip
+    def task(self, strategy: str, ops: tuple[int, int]) -> dict[str, Any]:
+        """What a counted child reads (its task file): one strategy's, nothing of the others, so
+        its heap is the same whatever else the job counts."""
+        return {"scenario": self.ref.to_json(), "params": self.params, "strategy": strategy, "ops": list(ops)}
 
 
 @dataclass(frozen=True)
@@ -227,7 +223,7 @@ def count_jobs(
     with tempfile.TemporaryDirectory(prefix="poolbench-instr-") as tmp:
         folder = Path(tmp)
         for k, (j, name) in enumerate(tasks):
-            (folder / f"task-{k:08d}.json").write_text(json.dumps({**jobs[j].to_json(ops), "strategy": name}))
+            (folder / f"task-{k:08d}.json").write_text(json.dumps(jobs[j].task(name, ops)))
         # Where the child can switch callgrind on and off (client requests), its start-up, imports
         # and setups run uninstrumented; elsewhere all of it is simulated: the same counts, slower.
         switch = requests() is not None

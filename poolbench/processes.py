@@ -286,6 +286,25 @@ def die_with_parent() -> None:
         os._exit(1)  # the parent died before the request was made
 
 
+NO_REQUEST = 199
+"""A forked child's exit code when stdin held no request: the parent closed it, and
+:func:`serve_forks` ends."""
+
+
+def detach(stderr: str | None = None) -> None:
+    """A forked child's own process group (a timeout kills the group, as a started child's), and
+    its standard streams off the server's pipes: stdin and stdout to ``/dev/null``, stderr to the
+    file ``stderr`` (truncated) or ``/dev/null``."""
+    os.setsid()
+    null = os.open(os.devnull, os.O_RDWR)
+    err = os.open(stderr, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600) if stderr else null
+    os.dup2(null, 0)
+    os.dup2(null, 1)
+    os.dup2(err, 2)
+    for fd in {null, err}:
+        os.close(fd)
+
+
 def read_request() -> dict[str, Any] | None:
     """A forked child's request: the line on stdin, read a byte at a time (a buffered read would
     take the next request's bytes with it); ``None`` at its end."""
@@ -299,7 +318,7 @@ def read_request() -> dict[str, Any] | None:
     return request
 
 
-def serve_forks(child: Callable[[], NoReturn], *, last: int) -> int:
+def serve_forks(child: Callable[[], NoReturn], *, last: int = NO_REQUEST) -> int:
     """Fork one child per request on stdin, one at a time (a template's loop): write ``pid N``
     when it starts and ``exit N`` when it ends; ``child`` runs in the fork and leaves with its exit
     code (``os._exit``). A child that ends with ``last`` (it found stdin at its end) ends the loop.

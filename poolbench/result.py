@@ -266,7 +266,7 @@ class Cell:
     """Tasks on one event loop sharing the pool (an async scenario's cell, format 4); 0 in a
     threaded cell."""
     instructions: dict[str, float] | None = None
-    """``run --instructions``: cachegrind's events per operation (``Ir``, ``I1mr``, ... ``DLmw``),
+    """``run --instructions``: callgrind's events per operation (``Ir``, ``I1mr``, ... ``DLmw``),
     counted under Valgrind (:mod:`poolbench.instructions`, format 5); single-thread cells only."""
 
     @property

@@ -22,6 +22,7 @@ from .planning import CONCURRENCY, THREADS, Group, check_pools, plan, shard_of, 
 from .result import Cell, Result
 from .runner import ProgressCallback, measure_groups
 from .settings import MODES, SMOKE, Settings
+from .sizing import MAX_WAIT_NS, max_wait_of
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ class RunRequest:
     sizes: Sequence[int] = ()
     """A size sweep (``poolbench size``): each pool at each of these sizes, alone in its
     processes, with the observed pass; empty for ``run``."""
-    max_wait_ns: float = 5e6
+    max_wait_ns: float = MAX_WAIT_NS
     """A size sweep's wait target (``--max-wait``): recorded in the config for ``show``."""
     instructions: bool = False
     """``run --instructions``: also count each single-thread cell under Valgrind."""
@@ -251,7 +252,7 @@ def resume_request(result: Result, request: RunRequest) -> RunRequest:
             command=request.command,
             instructions=bool(config.get("instructions", False)),
             sizes=[int(n) for n in config.get("sizes") or []] if config.get("command") == "size" else (),
-            max_wait_ns=float(config.get("max_wait_ns", 5e6)),
+            max_wait_ns=max_wait_of(result),
         )
     except (KeyError, TypeError, ValueError, IndexError) as exc:
         raise ResultFileError(f"{path}: cannot resume, its config is incomplete ({exc})") from None
@@ -357,7 +358,7 @@ def count_instructions(
         save()
 
     counted(0)
-    result.metadata["instructions_counted_on"] = counted_on(python)
+    result.metadata["instructions_counted_on"] = counted_on(result.metadata)
     try:
         found = count_jobs([job for job, _ in jobs], python=python, timeout=timeout, on_counted=counted)
     except CountInterrupted as stop:
@@ -383,6 +384,7 @@ def _measure_and_save(
     result: Result, planned: _Plan, on_progress: ProgressCallback | None, *, overwrite: bool
 ) -> RunOutcome:
     request, path = planned.request, planned.path
+    python = (request.pythons or (sys.executable,))[0]
 
     def keep(cells: list[Cell]) -> None:
         result.cells.extend(cells)
@@ -391,7 +393,7 @@ def _measure_and_save(
     with storage.exclusive(path):
         storage.save(result, path, overwrite=overwrite)
         try:
-            measure_groups(planned.groups, planned.settings, python=(request.pythons or (sys.executable,))[0],
+            measure_groups(planned.groups, planned.settings, python=python,
                            executables=planned.executables, timeout=request.timeout,
                            on_progress=on_progress, on_cells=keep,
                            memory_limit=request.memory_limit, existing=list(result.cells),
@@ -399,7 +401,7 @@ def _measure_and_save(
             if request.instructions:
                 count_instructions(planned.groups, result, on_progress,
                                    lambda: storage.save(result, path, overwrite=True, interim=True),
-                                   python=(request.pythons or (sys.executable,))[0], timeout=request.timeout)  # fmt: skip
+                                   python=python, timeout=request.timeout)  # fmt: skip
         except KeyboardInterrupt:
             result.metadata["interrupted"] = True
             storage.save(result, path, overwrite=True)

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .errors import UsageError
-from .params import SIZE_PARAM
+from .params import SIZE_PARAM, format_params
 from .result import Cell, Result
 from .stats import percentile
 
@@ -28,6 +28,8 @@ NEAR_BEST = 0.95
 """A size whose throughput is at least this share of the best measured one counts as the best."""
 SIZES = (1, 2, 4, 8, 16, 32)
 """The default ``--sizes``."""
+MAX_WAIT_NS = 5e6
+"""The default ``--max-wait``: 5 ms."""
 
 
 @dataclass(frozen=True)
@@ -164,8 +166,14 @@ def sweeps(result: Result, max_wait_ns: float) -> list[PoolSweep]:
         if SIZE_PARAM not in cell.params or cell.pool == "none":
             continue
         rest = {k: v for k, v in cell.params.items() if k != SIZE_PARAM}
-        key = (cell.scenario, repr(sorted(rest.items())), cell.members, bool(cell.concurrency), cell.pool,
-               cell.python)  # fmt: skip
+        key = (
+            cell.scenario,
+            format_params(rest),
+            cell.members,
+            bool(cell.concurrency),
+            cell.pool,
+            cell.python,
+        )
         groups.setdefault(key, []).append(cell)
     found = []
     for (_scenario, _params, members, tasks, pool, _python), cells in groups.items():
@@ -215,9 +223,9 @@ def sized(pool: str, asynchronous: bool) -> bool:
 
 
 def max_wait_of(result: Result) -> float:
-    """The wait target a size result was made with (its config), in ns; 5 ms if it says none."""
+    """The wait target a size result was made with (its config), in ns; the default if it says none."""
     value = result.config.get("max_wait_ns")
-    return float(value) if isinstance(value, (int, float)) and value > 0 else 5e6
+    return float(value) if isinstance(value, (int, float)) and value > 0 else MAX_WAIT_NS
 
 
 def never_taken(found: Sequence[PoolSweep]) -> PoolSweep | None:

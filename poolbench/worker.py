@@ -21,7 +21,7 @@ from . import __version__, env, layout
 from .counting import count_group, memray_available, unavailable
 from .loading import load_ref
 from .measure import measure_group
-from .processes import PARENT_ENV, die_with_parent, read_request, serve_forks
+from .processes import NO_REQUEST, PARENT_ENV, detach, die_with_parent, read_request, serve_forks
 from .protocol import Answer, CountJob, DoctorJob, MeasureJob, job_from_json
 from .scenario import Scenario, SkipScenario
 from .strategies import Strategy, build_strategies, close
@@ -217,11 +217,7 @@ def serve_template() -> int:
     """
     die_with_parent()
     me = str(os.getpid())
-    return serve_forks(lambda: _leave(_forked(me)), last=_NO_REQUEST)
-
-
-_NO_REQUEST = 199
-"""A worker's exit code when stdin held no request: the run closed it, the template ends."""
+    return serve_forks(lambda: _leave(_forked(me)))
 
 
 def _forked(template: str) -> int:
@@ -229,15 +225,8 @@ def _forked(template: str) -> int:
     try:
         request = read_request()
         if request is None:
-            return _NO_REQUEST
-        os.setsid()  # its own process group, as a spawned worker has: a timeout kills the group
-        null = os.open(os.devnull, os.O_RDWR)
-        err = os.open(request["stderr"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        os.dup2(null, 0)  # the template's request and reply pipes are not the worker's
-        os.dup2(null, 1)
-        os.dup2(err, 2)
-        os.close(null)
-        os.close(err)
+            return NO_REQUEST
+        detach(request["stderr"])  # the template's request and reply pipes are not the worker's
         os.environ.update(request["env"])
         os.environ[PARENT_ENV] = template  # its parent is the template, which dies with the run
         random.seed()  # a spawned worker's would be seeded from the OS, not copied from the template's

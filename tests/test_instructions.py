@@ -411,3 +411,26 @@ def test_a_run_says_which_cells_it_could_not_count(tmp_path, monkeypatch):
         "scenarios (Valgrind runs one thread at a time; a run under several interpreters is not counted)"
         in " ".join(result.output.split())
     )
+
+
+def test_at_80_columns_the_counts_are_a_line_under_each_table(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from poolbench.cli import app
+    from poolbench.instructions import PerOp
+
+    def finished(jobs, *args, **kwargs):
+        made = {"none": Counts(2000.0, *[0.0] * 8), "sync": Counts(1000.0, *[0.0] * 8)}
+        return [{name: PerOp(name, made[name], (50, 150)) for name in job.strategies} for job in jobs]
+
+    monkeypatch.setattr(instructions, "valgrind", lambda: "/usr/bin/valgrind")
+    monkeypatch.setattr(instructions, "counted_on", lambda metadata: {"valgrind": "valgrind-3.19.0"})
+    monkeypatch.setattr(instructions, "count_jobs", finished)
+    out = tmp_path / "i.json"
+    run = ["run", "bytes-buffer", "-t", "1", "-P", "none,sync", "-p", "size=4KiB", "--quick", "--instructions",
+           "-o", str(out)]  # fmt: skip
+    assert CliRunner().invoke(app, run, terminal_width=200).exit_code == 0
+    narrow = CliRunner().invoke(app, ["show", str(out)], terminal_width=80).output
+    assert "instr/op: none 2k, sync 1k (-50%)" in narrow  # the column has no room at 80
+    wide = CliRunner().invoke(app, ["show", str(out)], terminal_width=200).output
+    assert "instr/op: none" not in wide and "(-50%)" in wide  # the column has

@@ -183,10 +183,9 @@ def run(
     from ..sizing import is_size_result
 
     if is_size_result(result):  # a resumed size sweep reads as `poolbench size` prints it
-        from ..render.sizing import print_sweeps
-        from ..sizing import max_wait_of, sweeps
+        from .size import print_sweeps
 
-        print_sweeps(console, result, sweeps(result, max_wait_of(result)), max_wait_of(result))
+        print_sweeps(result, "table")
     else:
         from ..render.table import print_result
 
@@ -215,16 +214,17 @@ def _notes(result: Result) -> bool:
         warn(f"{len(result.skipped())} cell(s) skipped: {cell.error}")
     if result.config.get("instructions"):
         # Counted cells are single-thread cells of synchronous scenarios: say what the others are.
-        measured = [c for c in result.cells if c.status == "ok" and not c.instructions]
-        threaded = sum(1 for c in measured if c.threads > 1 and not c.concurrency)
-        tasks = sum(1 for c in measured if c.concurrency)
-        several = sum(1 for c in measured if c.python and c.threads == 1 and not c.concurrency)
-        if threaded or tasks or several:
-            why = ", ".join(w for w in (f"{threaded} with more than one thread" if threaded else "",
-                                        f"{tasks} of asyncio scenarios" if tasks else "",
-                                        f"{several} of a run under several interpreters" if several else "") if w)  # fmt: skip
-            warn(f"--instructions: {threaded + tasks + several} cell(s) not counted, timed only: {why} "
-                 "(Valgrind runs one thread at a time; a run under several interpreters is not counted)")  # fmt: skip
+        left = [c for c in result.cells if c.status == "ok" and not c.instructions]
+        why = [
+            (sum(1 for c in left if c.threads > 1 and not c.concurrency), "with more than one thread"),
+            (sum(1 for c in left if c.concurrency), "of asyncio scenarios"),
+            (sum(1 for c in left if c.python and c.threads == 1 and not c.concurrency),
+             "of a run under several interpreters"),
+        ]  # fmt: skip
+        if any(n for n, _ in why):
+            warn(f"--instructions: {sum(n for n, _ in why)} cell(s) not counted, timed only: "
+                 + ", ".join(f"{n} {text}" for n, text in why if n)
+                 + " (Valgrind runs one thread at a time; a run under several interpreters is not counted)")  # fmt: skip
     failed = result.failed()
     if failed:
         warn(f"{len(failed)} cell(s) failed; the others were measured and saved")

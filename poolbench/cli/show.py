@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -33,20 +32,13 @@ def show(
     reports = report(result)
     if not result.complete:
         warn(f"{result_file} is incomplete (the run was interrupted or is still going)")
-    from ..sizing import is_size_result, max_wait_of, sweeps
+    from ..sizing import is_size_result
 
     if is_size_result(result) and format in (ShowFormat.table, ShowFormat.markdown, ShowFormat.json):
         # A size sweep reads as `poolbench size` printed it; CSV and the exports stay per cell.
-        from ..render import sizing as render
+        from .size import print_sweeps
 
-        wait = max_wait_of(result)
-        found = sweeps(result, wait)
-        if format is ShowFormat.table:
-            render.print_sweeps(console, result, found, wait)
-        elif format is ShowFormat.json:
-            typer.echo(json.dumps(render.to_json(found, wait), indent=1))
-        else:
-            typer.echo(render.to_markdown(found, wait), nl=False)
+        print_sweeps(result, format.value)
         return
     if format is ShowFormat.table:
         from ..render.table import print_result

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -12,8 +13,9 @@ import typer
 
 from ..errors import UsageError
 from ..planning import CONCURRENCY, THREADS
+from ..result import Result
 from ..session import RunRequest, run_session
-from ..sizing import SIZES, never_taken, parse_duration, sweeps
+from ..sizing import SIZES, PoolSweep, max_wait_of, never_taken, parse_duration, sweeps
 from ._app import ScenarioDirs, app, check_timeout, console, plain, split_ints, split_list, warn
 from .progress import progress_bar
 
@@ -22,6 +24,21 @@ class SizeFormat(StrEnum):
     table = "table"
     json = "json"
     markdown = "markdown"
+
+
+def print_sweeps(result: Result, form: str, found: Sequence[PoolSweep] | None = None) -> None:
+    """A size result as ``size`` prints it, and ``show`` and ``run --resume`` read it back:
+    ``table``, ``json`` or ``markdown`` (the sweeps of ``result`` unless ``found`` is given)."""
+    from ..render import sizing as render
+
+    wait = max_wait_of(result)
+    found = sweeps(result, wait) if found is None else found
+    if form == "json":
+        typer.echo(json.dumps(render.to_json(found, wait), indent=1))
+    elif form == "markdown":
+        typer.echo(render.to_markdown(found, wait), nl=False)
+    else:
+        render.print_sweeps(console, result, found, wait)
 
 
 @app.command()
@@ -104,14 +121,7 @@ def size(
             f"{scenario} never takes an object from the pool ({idle.pool}): its size changes nothing",
             hint="size sweeps a scenario whose operations get from the pool (its run() calls get)",
         )
-    from ..render import sizing as render
-
-    if format is SizeFormat.json:
-        typer.echo(json.dumps(render.to_json(found, wait_ns), indent=1))
-    elif format is SizeFormat.markdown:
-        typer.echo(render.to_markdown(found, wait_ns), nl=False)
-    else:
-        render.print_sweeps(console, result, found, wait_ns)
+    print_sweeps(result, format, found)
     if format is SizeFormat.table:
         console.print(f"saved [bold]{plain(outcome.path)}[/]")
     if plot and any(r.ops_per_sec for s in found for r in s.rows):

@@ -29,11 +29,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 
 from ..errors import UsageError
 from ..result import Result
-from ._counted import COUNT_DRIFT, VALGRIND, compare_counts, counted_changes, counted_elsewhere
+from ._counted import COUNT_DRIFT, compare_counts, counted_changes, counted_elsewhere
 from ._matching import context, matched
 from ._model import (
     ALPHA,
@@ -89,12 +88,7 @@ def compare_results(
     elsewhere = counted_elsewhere(base, cand, out)
     ratios = []
     for (b, c), sampled in zip(pairs, changes, strict=True):
-        counted = counted_changes(b, c, metrics, thresholds)
-        if elsewhere:
-            counted = [
-                replace(m, regression=False, note=elsewhere) if m.metric in VALGRIND else m for m in counted
-            ]
-        cc = CellComparison(b, c, [*sampled, *counted])
+        cc = CellComparison(b, c, [*sampled, *counted_changes(b, c, metrics, thresholds, elsewhere)])
         out.cells.append(cc)
         time = next((m for m in cc.changes if m.metric == "time"), None)
         if time is not None and time.ratio:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 from ..instructions import figures
 from ..result import Cell, Result
@@ -58,9 +59,11 @@ def _gc_rate(cell: Cell) -> tuple[list[float], float]:
     return [1000 * sum(gc.collections) / gc.ops], 1000 * processes / gc.ops
 
 
-def counted_changes(b: Cell, c: Cell, metrics: Sequence[str],
-                     thresholds: Mapping[str, Threshold]) -> list[MetricChange]:  # fmt: skip
-    """The counted metrics of one pair: allocations and bytes per op, GC collections per 1k ops."""
+def counted_changes(b: Cell, c: Cell, metrics: Sequence[str], thresholds: Mapping[str, Threshold],
+                    elsewhere: str = "") -> list[MetricChange]:  # fmt: skip
+    """The counted metrics of one pair: allocations and bytes per op, GC collections per 1k ops,
+    instructions and estimated cycles per op. ``elsewhere`` (:func:`counted_elsewhere`): why the
+    two files' instruction counts are shown, not gated."""
     bk, ck = b.counted, c.counted
     counted: dict[str, tuple[list[float], list[float], float]] = {
         "allocs": ([k.allocs_per_op for k in bk], [k.allocs_per_op for k in ck], 0.0),
@@ -72,17 +75,16 @@ def counted_changes(b: Cell, c: Cell, metrics: Sequence[str],
     # where operations ran on several threads; there the spread of its repeats is the resolution.
     ib, ic = figures(b.instructions), figures(c.instructions)
     spread = max((b.instructions or {}).get("spread", 0.0), (c.instructions or {}).get("spread", 0.0))
-    if ib and ic:
-        counted["instructions"] = ([ib.Ir], [ic.Ir], spread * max(ib.Ir, ic.Ir))
-        counted["cycles"] = ([ib.est_cycles], [ic.est_cycles], spread * max(ib.est_cycles, ic.est_cycles))
-    else:
-        counted["instructions"] = ([ib.Ir] if ib else [], [ic.Ir] if ic else [], 0.0)
-        counted["cycles"] = ([ib.est_cycles] if ib else [], [ic.est_cycles] if ic else [], 0.0)
-    return [
+    for metric, field in (("instructions", "Ir"), ("cycles", "est_cycles")):
+        bv, cv = [getattr(ib, field)] if ib else [], [getattr(ic, field)] if ic else []
+        counted[metric] = (bv, cv, spread * max(bv + cv, default=0.0))
+    changes = [
         compare_counts(metric, bv, cv, thresholds[metric], resolution)
         for metric, (bv, cv, resolution) in counted.items()
         if metric in metrics and (bv or cv)
     ]
+    return [replace(m, regression=False, note=elsewhere) if elsewhere and m.metric in VALGRIND else m
+            for m in changes]  # fmt: skip
 
 
 VALGRIND = ("instructions", "cycles")

@@ -132,8 +132,8 @@ def to_markdown(result: Result, reports: Sequence[CellReport]) -> str:
             f"| {fmt.speedup(r)} | {fmt.verdict(r)} |"
             + "".join(f" {fmt.count(r.per_1000_ops.get(e))} |" for e in events)
             + (
-                f" {fmt.instructions(mine, base, r.instructions_spread)} | {f'{mine.est_cycles:,.0f}' if mine else '-'} "
-                f"| {f'{mine.ll_misses:,.2f}' if mine else '-'} |"
+                f" {fmt.instructions(mine, base, r.instructions_spread)} "
+                f"| {fmt.count(mine.est_cycles, 0) if mine else '-'} | {fmt.count(mine.ll_misses if mine else None, 2)} |"
                 if counted
                 else ""
             )

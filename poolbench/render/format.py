@@ -149,11 +149,11 @@ def pause_per_op(r: CellReport) -> str:
 
 
 def instructions(mine: Any, base: Any, spread: float = 0.0) -> str:
-    """Instructions per op (``72.3k``), the spread of its repeats where they differed (``±0.2%``),
+    """Instructions per op (``72.3k``: :func:`rate`'s three digits), the spread of its repeats where they differed (``±0.2%``),
     and for a pooled cell its change against none's (``-48%``)."""
     if mine is None:
         return "-"
-    shown = f"{mine.Ir / 1e3:,.1f}k" if mine.Ir >= 1e4 else f"{mine.Ir:,.0f}"
+    shown = rate(mine.Ir)
     if spread:
         shown += f" ±{spread / 2:.1%}"
     if base is None or base is mine or not base.Ir:
@@ -163,7 +163,4 @@ def instructions(mine: Any, base: Any, spread: float = 0.0) -> str:
 
 def cycles(mine: Any) -> str:
     """Estimated cycles per op and last-level misses per op (``95.3k · 0.00``)."""
-    if mine is None:
-        return "-"
-    est = f"{mine.est_cycles / 1e3:,.1f}k" if mine.est_cycles >= 1e4 else f"{mine.est_cycles:,.0f}"
-    return f"{est} · {mine.ll_misses:,.2f}"
+    return "-" if mine is None else f"{rate(mine.est_cycles)} · {count(mine.ll_misses, 2)}"
