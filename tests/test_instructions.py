@@ -430,7 +430,22 @@ def test_at_80_columns_the_counts_are_a_line_under_each_table(tmp_path, monkeypa
     run = ["run", "bytes-buffer", "-t", "1", "-P", "none,sync", "-p", "size=4KiB", "--quick", "--instructions",
            "-o", str(out)]  # fmt: skip
     assert CliRunner().invoke(app, run, terminal_width=200).exit_code == 0
-    narrow = CliRunner().invoke(app, ["show", str(out)], terminal_width=80).output
+
+    def shown(width: int) -> str:
+        import io
+
+        from rich.console import Console
+
+        from poolbench import storage
+        from poolbench.render.table import print_result
+        from poolbench.report import report
+
+        saved, text = storage.load(out), io.StringIO()
+        print_result(Console(file=text, width=width), saved, report(saved))
+        return text.getvalue()
+
+    narrow = shown(80)
     assert "instr/op: none 2k, sync 1k (-50%)" in narrow  # the column has no room at 80
-    wide = CliRunner().invoke(app, ["show", str(out)], terminal_width=200).output
+    assert max(len(line) for line in narrow.splitlines()) <= 80
+    wide = shown(200)
     assert "instr/op: none" not in wide and "(-50%)" in wide  # the column has
